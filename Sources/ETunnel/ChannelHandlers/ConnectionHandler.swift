@@ -1,0 +1,160 @@
+import Logging
+import NIOCore
+
+/// Drives one eTunnel connection on its event loop: the handshake first (through
+/// `HandshakeStateMachine`), then frames to the `ConnectionCore`, heartbeats and dead-peer
+/// detection. Any protocol error is answered with an error frame, then the connection closes.
+final class ConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = Frame
+    typealias OutboundOut = ByteBuffer
+
+    private var handshake: HandshakeStateMachine
+    private let configuration: ETunnelConfiguration
+    private let methods: ETunnelMethods
+    private let logger: Logger
+    /// Completed with the core once the handshake succeeds, failed if it does not.
+    let established: EventLoopPromise<ConnectionCore>
+    private var core: ConnectionCore?
+    private var lastReceived = NIODeadline.now()
+    private var heartbeat: Scheduled<Void>?
+    private var handshakeTimer: Scheduled<Void>?
+    private var closing = false
+    private var promiseCompleted = false
+
+    init(role: HandshakeStateMachine.Role, configuration: ETunnelConfiguration, methods: ETunnelMethods, established: EventLoopPromise<ConnectionCore>, logger: Logger) {
+        self.handshake = HandshakeStateMachine(
+            role: role, localName: configuration.nodeName, secret: configuration.clusterSecret,
+            receiveWindow: configuration.receiveWindow)
+        self.configuration = configuration
+        self.methods = methods
+        self.established = established
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { start(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start(context: context)
+        context.fireChannelActive()
+    }
+
+    private func start(context: ChannelHandlerContext) {
+        guard handshakeTimer == nil else { return }
+        lastReceived = .now()
+        let loop = context.eventLoop.assumeIsolated()
+        handshakeTimer = loop.scheduleTask(in: configuration.handshakeTimeout) {
+            self.fail(context: context, ETunnelError(.handshakeTimeout, "handshake not completed within \(self.configuration.handshakeTimeout)"))
+        }
+        if handshake.role == .client {
+            perform(handshake.start(nonce: HandshakeStateMachine.randomNonce()), context: context)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = Self.unwrapInboundIn(data)
+        lastReceived = .now()
+        if let core {
+            do {
+                try core.receive(frame)
+            } catch {
+                fail(context: context, error)
+            }
+        } else {
+            perform(handshake.receive(frame, nonce: HandshakeStateMachine.randomNonce), context: context)
+        }
+    }
+
+    private func perform(_ action: HandshakeStateMachine.Action, context: ChannelHandlerContext) {
+        switch action {
+        case .send(let kind, let payload):
+            writeNow(context: context, kind: kind, payload: payload)
+        case .establish(let peerName, let peerWindow, let thenSend):
+            if let (kind, payload) = thenSend { writeNow(context: context, kind: kind, payload: payload) }
+            handshakeTimer?.cancel()
+            let core = ConnectionCore(
+                channel: context.channel, localName: configuration.nodeName, peerName: peerName,
+                peerWindow: peerWindow, configuration: configuration, methods: methods)
+            self.core = core
+            startHeartbeat(context: context)
+            logger.debug("eTunnel connection established", metadata: ["peer": "\(peerName)"])
+            promiseCompleted = true
+            established.succeed(core)
+        case .fail(let error):
+            fail(context: context, error)
+        }
+    }
+
+    private func writeNow(context: ChannelHandlerContext, kind: FrameKind, correlationID: UInt64 = 0, payload: ByteBuffer) {
+        var buffer = context.channel.allocator.buffer(capacity: Frame.lengthFieldSize + Frame.headerLength + payload.readableBytes)
+        buffer.writeETunnelFrame(kind: kind, correlationID: correlationID, payload: payload)
+        context.writeAndFlush(Self.wrapOutboundOut(buffer), promise: nil)
+    }
+
+    private func startHeartbeat(context: ChannelHandlerContext) {
+        heartbeat = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.heartbeatInterval) {
+            guard !self.closing else { return }
+            if NIODeadline.now() - self.lastReceived > self.configuration.deadPeerTimeout {
+                let peer = self.core?.peerName ?? "peer"
+                self.fail(context: context, ETunnelError(.deadPeer, "no frame from \(peer) for over \(self.configuration.deadPeerTimeout)"))
+            } else {
+                self.core?.sendHeartbeat()
+                self.startHeartbeat(context: context)
+            }
+        }
+    }
+
+    /// Sends an error frame saying why (best effort), fails everything pending, closes.
+    private func fail(context: ChannelHandlerContext, _ error: any Error) {
+        guard !closing else { return }
+        closing = true
+        let tunnelError = error as? ETunnelError ?? ETunnelError(.protocolViolation, "\(error)")
+        logger.debug("eTunnel connection failed", metadata: ["error": "\(tunnelError)"])
+        if tunnelError.code != .deadPeer && tunnelError.code != .connectionClosed {
+            writeNow(context: context, kind: .error, payload: ErrorPayload(tunnelError).encoded())
+        }
+        teardown(tunnelError)
+        context.close(promise: nil)
+    }
+
+    private func teardown(_ error: ETunnelError) {
+        handshakeTimer?.cancel()
+        heartbeat?.cancel()
+        heartbeat = nil
+        core?.close(error)
+        if !promiseCompleted {
+            promiseCompleted = true
+            established.fail(error)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let error = error as? ByteToMessageDecoderError.PayloadTooLargeError {
+            fail(context: context, ETunnelError(.frameTooLarge, "\(error)"))
+        } else {
+            fail(context: context, error)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closing = true
+        let peer = core?.peerName ?? "peer"
+        teardown(ETunnelError(.connectionClosed, "connection to \(peer) closed"))
+        context.fireChannelInactive()
+    }
+}
+
+@available(*, unavailable)
+extension ConnectionHandler: Sendable {}
+
+extension ChannelPipeline.SynchronousOperations {
+    /// reads go this way: bytes → FrameDecoder → ConnectionHandler → ConnectionCore
+    /// writes go this way: ConnectionCore's coalesced batches → socket
+    func configureETunnelPipeline(role: HandshakeStateMachine.Role, configuration: ETunnelConfiguration, methods: ETunnelMethods, logger: Logger) throws -> EventLoopFuture<ConnectionCore> {
+        let established = self.eventLoop.makePromise(of: ConnectionCore.self)
+        try self.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameSize: configuration.maxFrameSize), maximumBufferSize: configuration.maxFrameSize * 2), name: "frame decoder")
+        try self.addHandler(ConnectionHandler(role: role, configuration: configuration, methods: methods, established: established, logger: logger), name: "connection")
+        return established.futureResult
+    }
+}

@@ -1,0 +1,339 @@
+import NIOCore
+import Synchronization
+
+/// The shared half of one established eTunnel connection: the call table, flow-control credits
+/// and the outbound batch. Any thread may call in; the channel handler feeds it frames on the
+/// event loop.
+///
+/// Writes are coalesced: every frame is appended to one outbound buffer under the lock, and the
+/// first append after a flush schedules a single write-and-flush on the event loop, so a burst of
+/// calls from many tasks costs one syscall per loop tick rather than one per frame.
+final class ConnectionCore: Sendable {
+    let channel: any Channel
+    let allocator: ByteBufferAllocator
+    let peerName: String
+    let localName: String
+    let maxFrameSize: Int
+    let receiveWindow: Int
+    let methods: ETunnelMethods
+    private let state: Mutex<State>
+    private let nextCorrelationID = Atomic<UInt64>(1)
+
+    struct PendingCall {
+        var continuation: CheckedContinuation<ByteBuffer, any Error>
+        var deadline: NIODeadline
+    }
+
+    /// A frame waiting for credit; one-way senders wait on `sent`.
+    struct QueuedFrame {
+        var kind: FrameKind
+        var correlationID: UInt64
+        var method: UInt32
+        var payload: ByteBuffer
+        var sent: CheckedContinuation<Void, any Error>?
+    }
+
+    struct State {
+        var outbound: ByteBuffer
+        var flushScheduled = false
+        var lastBatchSize = 512
+        var sendCredits: Int
+        var creditQueue = CircularBuffer<QueuedFrame>()
+        var pending: [UInt64: PendingCall] = [:]
+        var timerDeadline: NIODeadline?
+        var closedError: ETunnelError?
+        var receivedUnanswered = 0
+        var consumedSinceGrant = 0
+    }
+
+    init(channel: any Channel, localName: String, peerName: String, peerWindow: UInt32, configuration: ETunnelConfiguration, methods: ETunnelMethods) {
+        self.channel = channel
+        self.allocator = channel.allocator
+        self.localName = localName
+        self.peerName = peerName
+        self.maxFrameSize = configuration.maxFrameSize
+        self.receiveWindow = Int(configuration.receiveWindow)
+        self.methods = methods
+        self.state = Mutex(State(outbound: channel.allocator.buffer(capacity: 512), sendCredits: Int(peerWindow)))
+    }
+
+    /// Calls not yet answered (used by the pool to pick the least loaded connection).
+    var outstanding: Int { state.withLock { $0.pending.count } }
+
+    var isClosed: Bool { state.withLock { $0.closedError != nil } }
+
+    // MARK: Outgoing calls
+
+    func call(method: UInt32, payload: ByteBuffer, deadline: NIODeadline) async throws -> ByteBuffer {
+        try checkSize(payload)
+        let id = nextCorrelationID.wrappingAdd(1, ordering: .relaxed).oldValue
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ByteBuffer, any Error>) in
+                let (schedule, timerAt, failure) = state.withLock { s -> (Bool, NIODeadline?, ETunnelError?) in
+                    if let error = s.closedError { return (false, nil, error) }
+                    if Task.isCancelled { return (false, nil, ETunnelError(.cancelled, "call to \(peerName) cancelled")) }
+                    s.pending[id] = PendingCall(continuation: continuation, deadline: deadline)
+                    var timerAt: NIODeadline?
+                    if s.timerDeadline.map({ deadline < $0 }) ?? true {
+                        s.timerDeadline = deadline
+                        timerAt = deadline
+                    }
+                    let frame = QueuedFrame(kind: .request, correlationID: id, method: method, payload: payload, sent: nil)
+                    return (self.sendOrQueue(frame, &s), timerAt, nil)
+                }
+                if let failure { continuation.resume(throwing: failure); return }
+                if let timerAt { scheduleExpiry(at: timerAt) }
+                if schedule { scheduleFlush() }
+            }
+        } onCancel: {
+            self.cancel(correlationID: id)
+        }
+    }
+
+    /// Sends a one-way message. Returns once the frame is in the outbound batch; suspends while
+    /// the peer has granted no credit (this is the back-pressure a slow receiver exerts).
+    func send(method: UInt32, payload: ByteBuffer) async throws {
+        try checkSize(payload)
+        // Fast path: credit available, no suspension.
+        let fast: Result<Bool, ETunnelError>? = state.withLock { s in
+            if let error = s.closedError { return .failure(error) }
+            guard s.sendCredits > 0, s.creditQueue.isEmpty else { return nil }
+            s.sendCredits -= 1
+            return .success(self.appendFrame(kind: .oneWay, correlationID: 0, method: method, payload: payload, &s))
+        }
+        switch fast {
+        case .success(let schedule)?:
+            if schedule { scheduleFlush() }
+            return
+        case .failure(let error)?:
+            throw error
+        case nil:
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let (schedule, failure) = state.withLock { s -> (Bool, ETunnelError?) in
+                    if let error = s.closedError { return (false, error) }
+                    let frame = QueuedFrame(kind: .oneWay, correlationID: 0, method: method, payload: payload, sent: continuation)
+                    return (self.sendOrQueue(frame, &s), nil)
+                }
+                if let failure { continuation.resume(throwing: failure) }
+                if schedule { scheduleFlush() }
+            }
+        }
+    }
+
+    private func checkSize(_ payload: ByteBuffer) throws(ETunnelError) {
+        let size = Frame.lengthFieldSize + Frame.headerLength + payload.readableBytes
+        guard size <= maxFrameSize else {
+            throw ETunnelError(.frameTooLarge, "a \(payload.readableBytes)-byte payload makes a \(size)-byte frame, over the \(maxFrameSize)-byte maximum")
+        }
+    }
+
+    /// Writes the frame if credit allows, else queues it. Returns whether a flush must be scheduled.
+    private func sendOrQueue(_ frame: QueuedFrame, _ s: inout State) -> Bool {
+        if s.sendCredits > 0 && s.creditQueue.isEmpty {
+            s.sendCredits -= 1
+            let schedule = appendFrame(kind: frame.kind, correlationID: frame.correlationID, method: frame.method, payload: frame.payload, &s)
+            if let sent = frame.sent { sent.resume() }
+            return schedule
+        }
+        s.creditQueue.append(frame)
+        return false
+    }
+
+    private func appendFrame(kind: FrameKind, correlationID: UInt64, method: UInt32, payload: ByteBuffer, _ s: inout State) -> Bool {
+        s.outbound.writeETunnelFrame(kind: kind, correlationID: correlationID, method: method, payload: payload)
+        if s.flushScheduled { return false }
+        s.flushScheduled = true
+        return true
+    }
+
+    private func scheduleFlush() {
+        channel.eventLoop.execute { self.flush() }
+    }
+
+    /// Runs on the event loop: hands the whole batch to the socket with one flush.
+    private func flush() {
+        let batch: ByteBuffer? = state.withLock { s in
+            s.flushScheduled = false
+            guard s.outbound.readableBytes > 0 else { return nil }
+            let batch = s.outbound
+            s.lastBatchSize = max(512, min(batch.readableBytes, 1 << 20))
+            s.outbound = allocator.buffer(capacity: s.lastBatchSize)
+            return batch
+        }
+        if let batch { channel.writeAndFlush(batch, promise: nil) }
+    }
+
+    // MARK: Deadlines and cancellation
+
+    private func scheduleExpiry(at deadline: NIODeadline) {
+        channel.eventLoop.scheduleTask(deadline: deadline) { self.expireCalls() }
+    }
+
+    private func expireCalls() {
+        let now = NIODeadline.now()
+        let (expired, next) = state.withLock { s -> ([CheckedContinuation<ByteBuffer, any Error>], NIODeadline?) in
+            var expired: [CheckedContinuation<ByteBuffer, any Error>] = []
+            var next: NIODeadline?
+            for (id, call) in s.pending {
+                if call.deadline <= now {
+                    expired.append(call.continuation)
+                    s.pending.removeValue(forKey: id)
+                } else if next.map({ call.deadline < $0 }) ?? true {
+                    next = call.deadline
+                }
+            }
+            s.timerDeadline = next
+            return (expired, next)
+        }
+        let error = ETunnelError(.timedOut, "no answer from \(peerName) before the deadline")
+        for continuation in expired { continuation.resume(throwing: error) }
+        if let next { scheduleExpiry(at: next) }
+    }
+
+    private func cancel(correlationID id: UInt64) {
+        let (continuation, schedule) = state.withLock { s -> (CheckedContinuation<ByteBuffer, any Error>?, Bool) in
+            guard let call = s.pending.removeValue(forKey: id) else { return (nil, false) }
+            guard s.closedError == nil else { return (call.continuation, false) }
+            return (call.continuation, appendFrame(kind: .cancel, correlationID: id, method: 0, payload: ByteBuffer(), &s))
+        }
+        continuation?.resume(throwing: ETunnelError(.cancelled, "call to \(peerName) cancelled"))
+        if schedule { scheduleFlush() }
+    }
+
+    // MARK: Incoming frames (event loop)
+
+    func receive(_ frame: Frame) throws(ETunnelError) {
+        switch frame.kind {
+        case .response:
+            let continuation = state.withLock { $0.pending.removeValue(forKey: frame.correlationID)?.continuation }
+            // A late answer to a call that timed out or was cancelled is dropped.
+            continuation?.resume(returning: frame.payload)
+
+        case .error:
+            let error = (try? ErrorPayload.decode(frame.payload).error)
+                ?? ETunnelError(.protocolViolation, "malformed error frame from \(peerName)")
+            guard frame.correlationID != 0 else { throw error }
+            let continuation = state.withLock { $0.pending.removeValue(forKey: frame.correlationID)?.continuation }
+            continuation?.resume(throwing: error)
+
+        case .request, .oneWay:
+            try admitIncoming()
+            let call = IncomingCall(
+                method: MethodID(rawValue: frame.method), payload: frame.payload, isOneWay: frame.kind == .oneWay,
+                peerName: peerName, correlationID: frame.correlationID, core: self)
+            if let handler = methods.handler(for: call.method) {
+                handler(call)
+            } else if !call.isOneWay {
+                call.fail(ETunnelError(.noSuchMethod, "\(localName) serves no method \(call.method)"))
+            }
+            if call.isOneWay { consumedOneWay() }
+
+        case .credit:
+            var payload = frame.payload
+            let credits = try payload.readPayloadInteger(UInt32.self, field: "credit.count")
+            addCredits(Int(credits))
+
+        case .heartbeat, .cancel:
+            // Heartbeats only refresh liveness (done by the handler). Cancels are advisory: the
+            // handler may still answer, and the caller drops the late answer.
+            break
+
+        case .hello, .challenge, .auth, .ready:
+            throw ETunnelError(.protocolViolation, "\(frame.kind) frame after the handshake")
+        }
+    }
+
+    private func admitIncoming() throws(ETunnelError) {
+        let admitted = state.withLock { s in
+            s.receivedUnanswered += 1
+            return s.receivedUnanswered <= receiveWindow
+        }
+        guard admitted else {
+            throw ETunnelError(.flowControlViolation, "\(peerName) sent more than the granted \(receiveWindow) unanswered frames")
+        }
+    }
+
+    private func consumedOneWay() {
+        let schedule = state.withLock { s in grantCredit(&s) }
+        if schedule { scheduleFlush() }
+    }
+
+    /// Answers a request, from any thread.
+    func completeIncoming(correlationID: UInt64, with result: Result<ByteBuffer, ETunnelError>) {
+        var payload: ByteBuffer
+        var kind = FrameKind.response
+        switch result {
+        case .success(let body):
+            payload = body
+            if Frame.lengthFieldSize + Frame.headerLength + body.readableBytes > maxFrameSize {
+                kind = .error
+                payload = ErrorPayload(ETunnelError(.frameTooLarge, "the answer of \(body.readableBytes) bytes is over the frame maximum")).encoded(allocator: allocator)
+            }
+        case .failure(let error):
+            kind = .error
+            payload = ErrorPayload(error).encoded(allocator: allocator)
+        }
+        let schedule = state.withLock { s -> Bool in
+            guard s.closedError == nil else { return false }
+            let a = appendFrame(kind: kind, correlationID: correlationID, method: 0, payload: payload, &s)
+            let b = grantCredit(&s)
+            return a || b
+        }
+        if schedule { scheduleFlush() }
+    }
+
+    /// Returns credit to the peer in batches of a quarter window, so credit frames stay rare.
+    private func grantCredit(_ s: inout State) -> Bool {
+        s.receivedUnanswered -= 1
+        s.consumedSinceGrant += 1
+        guard s.consumedSinceGrant >= max(1, receiveWindow / 4) || s.receivedUnanswered == 0 else { return false }
+        var payload = allocator.buffer(capacity: 4)
+        payload.writeInteger(UInt32(s.consumedSinceGrant))
+        s.consumedSinceGrant = 0
+        return appendFrame(kind: .credit, correlationID: 0, method: 0, payload: payload, &s)
+    }
+
+    private func addCredits(_ credits: Int) {
+        var released: [CheckedContinuation<Void, any Error>] = []
+        let schedule = state.withLock { s -> Bool in
+            s.sendCredits += credits
+            var schedule = false
+            while s.sendCredits > 0, let frame = s.creditQueue.popFirst() {
+                // A queued call that timed out or was cancelled no longer needs sending.
+                if frame.kind == .request && s.pending[frame.correlationID] == nil { continue }
+                s.sendCredits -= 1
+                schedule = appendFrame(kind: frame.kind, correlationID: frame.correlationID, method: frame.method, payload: frame.payload, &s) || schedule
+                if let sent = frame.sent { released.append(sent) }
+            }
+            return schedule
+        }
+        for continuation in released { continuation.resume() }
+        if schedule { scheduleFlush() }
+    }
+
+    func sendHeartbeat() {
+        let schedule = state.withLock { s -> Bool in
+            guard s.closedError == nil else { return false }
+            return appendFrame(kind: .heartbeat, correlationID: 0, method: 0, payload: ByteBuffer(), &s)
+        }
+        if schedule { scheduleFlush() }
+    }
+
+    // MARK: Closing
+
+    /// Fails every pending call and queued send with `error`; idempotent.
+    func close(_ error: ETunnelError) {
+        let (calls, queued) = state.withLock { s -> ([CheckedContinuation<ByteBuffer, any Error>], [CheckedContinuation<Void, any Error>]) in
+            guard s.closedError == nil else { return ([], []) }
+            s.closedError = error
+            let calls = s.pending.values.map(\.continuation)
+            s.pending.removeAll()
+            let queued = s.creditQueue.compactMap(\.sent)
+            s.creditQueue.removeAll()
+            return (calls, queued)
+        }
+        for continuation in calls { continuation.resume(throwing: error) }
+        for continuation in queued { continuation.resume(throwing: error) }
+        channel.close(promise: nil)
+    }
+}

@@ -1,0 +1,60 @@
+import NIOCore
+
+/// Helpers for hand-written payload codecs. Readers throw `badPayload` with what was missing,
+/// so a peer that sends a short or corrupt payload gets an error that says where it broke.
+extension ByteBuffer {
+    /// A string as u16 length + UTF-8 bytes.
+    @discardableResult
+    public mutating func writeShortString(_ string: String) -> Int {
+        let utf8 = string.utf8
+        precondition(utf8.count <= Int(UInt16.max), "string of \(utf8.count) bytes is too long for a u16 length")
+        return self.writeInteger(UInt16(utf8.count)) + self.writeString(string)
+    }
+
+    public mutating func readShortString(field: StaticString) throws(ETunnelError) -> String {
+        let length = try self.readPayloadInteger(UInt16.self, field: field)
+        guard let bytes = self.readSlice(length: Int(length)) else {
+            throw ETunnelError(.badPayload, "\(field): \(length) bytes announced, \(self.readableBytes) present")
+        }
+        guard let string = bytes.getString(at: bytes.readerIndex, length: bytes.readableBytes),
+              string.utf8.elementsEqual(bytes.readableBytesView) else {
+            throw ETunnelError(.badPayload, "\(field): not valid UTF-8")
+        }
+        return string
+    }
+
+    public mutating func readPayloadInteger<T: FixedWidthInteger>(_ type: T.Type, field: StaticString) throws(ETunnelError) -> T {
+        guard let value = self.readInteger(as: T.self) else {
+            throw ETunnelError(.badPayload, "\(field): expected \(MemoryLayout<T>.size) bytes, \(self.readableBytes) present")
+        }
+        return value
+    }
+
+    public mutating func readPayloadBytes(_ count: Int, field: StaticString) throws(ETunnelError) -> [UInt8] {
+        guard let bytes = self.readBytes(length: count) else {
+            throw ETunnelError(.badPayload, "\(field): expected \(count) bytes, \(self.readableBytes) present")
+        }
+        return bytes
+    }
+}
+
+/// A payload type with a hand-written wire format. Each type's format is versioned by the
+/// eTunnel protocol version plus append-only fields: a reader ignores trailing bytes it does
+/// not know, so a newer peer may add fields at the end without breaking an older one.
+public protocol ETunnelMessage: Sendable {
+    init(from buffer: inout ByteBuffer) throws(ETunnelError)
+    func encode(into buffer: inout ByteBuffer)
+}
+
+extension ETunnelMessage {
+    public func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 64)
+        self.encode(into: &buffer)
+        return buffer
+    }
+
+    public static func decode(_ buffer: ByteBuffer) throws(ETunnelError) -> Self {
+        var buffer = buffer
+        return try Self(from: &buffer)
+    }
+}

@@ -137,6 +137,11 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    /// A connect that fails never becomes active or inactive: fail the promise here too.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        teardown(ETunnelError(.connectionClosed, "connection closed before the handshake completed"))
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         closing = true
         let peer = core?.peerName ?? "peer"

@@ -1,0 +1,32 @@
+import ETunnel
+import Logging
+import MMGSShared
+import Membership
+import ServiceLifecycle
+
+/// What a role's code gets from the node it runs in.
+public struct NodeContext: Sendable {
+    public let configuration: NodeConfiguration
+    public let myself: MemberInfo
+    public let shell: MembershipShell
+    public let client: ETunnelClient
+    public let logger: Logger
+
+    public var viewCache: ViewCache { shell.viewCache }
+    public var name: String { configuration.name }
+}
+
+/// A role plugged into the node runtime: the eTunnel methods it serves and the services it runs
+/// beside membership (a front-end's device listener, for instance).
+public protocol RoleModule: Sendable {
+    var role: NodeRole { get }
+    func register(into methods: inout ETunnelMethods, context: NodeContext)
+    func services(context: NodeContext) -> [any Service]
+    /// Extra endpoints to advertise in the view (e.g. "xmpp").
+    func endpoints(configuration: NodeConfiguration) -> [String: String]
+}
+
+extension RoleModule {
+    public func services(context: NodeContext) -> [any Service] { [] }
+    public func endpoints(configuration: NodeConfiguration) -> [String: String] { [:] }
+}

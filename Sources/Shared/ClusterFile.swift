@@ -1,0 +1,122 @@
+import Foundation
+
+/// A cluster file (JSON): the cluster's secret, its seed managers and its nodes. The same file
+/// serves `make run` (every node on loopback) and production (one role per box; each box starts
+/// its node by name). Unknown keys are errors, so a typo never silently falls back to a default.
+///
+///     {
+///       "cluster": "local", "domain": "mmgs.local", "secret": "…", "log_level": "info",
+///       "seeds": ["127.0.0.1:7101", "127.0.0.1:7102"],
+///       "membership": {"probe_interval_ms": 200, "suspicion_timeout_ms": 800},
+///       "nodes": [{"name": "frontend-1", "role": "frontend", "etunnel": "127.0.0.1:7201",
+///                  "http": "127.0.0.1:8201", "xmpp": "127.0.0.1:5222"}, …]
+///     }
+public struct ClusterFile: Sendable, Equatable {
+    public struct Node: Sendable, Equatable {
+        public var name: String
+        public var role: NodeRole
+        public var etunnel: HostPort?
+        public var http: HostPort?
+        public var xmpp: HostPort?
+    }
+
+    public var path: String
+    public var cluster: String
+    public var domain: String
+    public var secret: String?
+    public var logLevel: String?
+    public var seeds: [HostPort]
+    public var probeIntervalMillis: Int?
+    public var suspicionTimeoutMillis: Int?
+    public var nodes: [Node]
+
+    static let topKeys: Set<String> = ["cluster", "domain", "secret", "secret_file", "log_level", "seeds", "membership", "nodes"]
+    static let nodeKeys: Set<String> = ["name", "role", "etunnel", "http", "xmpp"]
+    static let membershipKeys: Set<String> = ["probe_interval_ms", "suspicion_timeout_ms"]
+
+    public static func load(path: String) throws(ConfigurationError) -> ClusterFile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError("cannot read the cluster file \(path): no such file or not readable")
+        }
+        return try parse(data, path: path)
+    }
+
+    public static func parse(_ data: Data, path: String) throws(ConfigurationError) -> ClusterFile {
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: data)
+        } catch {
+            throw ConfigurationError("\(path) is not valid JSON: \((error as NSError).userInfo[NSDebugDescriptionErrorKey] ?? error)")
+        }
+        guard let top = object as? [String: Any] else { throw ConfigurationError("\(path): the top level must be a JSON object") }
+        try checkKeys(top, allowed: topKeys, where: "the top level of \(path)")
+
+        func string(_ dict: [String: Any], _ key: String, _ place: String) throws(ConfigurationError) -> String? {
+            guard let value = dict[key] else { return nil }
+            guard let text = value as? String else { throw ConfigurationError("\(place): \"\(key)\" must be a string") }
+            return text
+        }
+
+        var secret = try string(top, "secret", path)
+        if let secretFile = try string(top, "secret_file", path) {
+            let resolved = secretFile.hasPrefix("/") ? secretFile : (path as NSString).deletingLastPathComponent + "/" + secretFile
+            guard let text = try? String(contentsOfFile: resolved, encoding: .utf8) else {
+                throw ConfigurationError("\(path): cannot read secret_file \(resolved)")
+            }
+            secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard let seedList = top["seeds"] as? [String] else {
+            throw ConfigurationError("\(path): \"seeds\" must be a list of topology manager eTunnel endpoints, e.g. [\"127.0.0.1:7101\"]")
+        }
+        var seeds: [HostPort] = []
+        for seed in seedList { seeds.append(try HostPort.parse(seed, field: "\(path): seeds")) }
+
+        var probe: Int?
+        var suspicion: Int?
+        if let membership = top["membership"] {
+            guard let dict = membership as? [String: Any] else { throw ConfigurationError("\(path): \"membership\" must be an object") }
+            try checkKeys(dict, allowed: membershipKeys, where: "\"membership\" in \(path)")
+            probe = dict["probe_interval_ms"] as? Int
+            suspicion = dict["suspicion_timeout_ms"] as? Int
+            for (key, value) in [("probe_interval_ms", probe), ("suspicion_timeout_ms", suspicion)] where dict[key] != nil {
+                guard let value, (10...60_000).contains(value) else {
+                    throw ConfigurationError("\(path): membership.\(key) must be an integer between 10 and 60000")
+                }
+            }
+        }
+
+        guard let nodeList = top["nodes"] as? [[String: Any]] else {
+            throw ConfigurationError("\(path): \"nodes\" must be a list of node objects")
+        }
+        var nodes: [Node] = []
+        var names: Set<String> = []
+        for (index, dict) in nodeList.enumerated() {
+            let place = "\(path): nodes[\(index)]"
+            try checkKeys(dict, allowed: nodeKeys, where: place)
+            guard let name = try string(dict, "name", place), !name.isEmpty else { throw ConfigurationError("\(place): \"name\" is required") }
+            guard name.utf8.count <= 64, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
+                throw ConfigurationError("\(place): name '\(name)' must be at most 64 letters, digits, '-', '_' or '.'")
+            }
+            guard names.insert(name).inserted else { throw ConfigurationError("\(place): node name '\(name)' appears twice") }
+            guard let roleText = try string(dict, "role", place), let role = NodeRole(rawValue: roleText) else {
+                throw ConfigurationError("\(place): \"role\" must be one of \(NodeRole.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            func endpoint(_ key: String) throws(ConfigurationError) -> HostPort? {
+                guard let text = try string(dict, key, place) else { return nil }
+                return try HostPort.parse(text, field: "\(place).\(key)")
+            }
+            nodes.append(Node(name: name, role: role, etunnel: try endpoint("etunnel"), http: try endpoint("http"), xmpp: try endpoint("xmpp")))
+        }
+        let logLevel = try string(top, "log_level", path)
+        return ClusterFile(
+            path: path, cluster: try string(top, "cluster", path) ?? "mmgs", domain: try string(top, "domain", path) ?? "mmgs.local",
+            secret: secret, logLevel: logLevel, seeds: seeds, probeIntervalMillis: probe, suspicionTimeoutMillis: suspicion, nodes: nodes)
+    }
+
+    private static func checkKeys(_ dict: [String: Any], allowed: Set<String>, where place: String) throws(ConfigurationError) {
+        let unknown = Set(dict.keys).subtracting(allowed)
+        guard unknown.isEmpty else {
+            throw ConfigurationError("unknown key\(unknown.count > 1 ? "s" : "") \(unknown.sorted().map { "\"\($0)\"" }.joined(separator: ", ")) in \(place); known keys: \(allowed.sorted().joined(separator: ", "))")
+        }
+    }
+}

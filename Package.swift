@@ -89,8 +89,8 @@ let package = Package(
         .executableTarget(name: "mmgs-router", dependencies: ["MMGSRouter"], path: "Sources/Executables/mmgs-router", swiftSettings: swiftSettings),
         .executableTarget(name: "mmgs-transport", dependencies: ["MMGSTransport"], path: "Sources/Executables/mmgs-transport", swiftSettings: swiftSettings),
         .executableTarget(name: "mmgs-topology", dependencies: ["Topology"], path: "Sources/Executables/mmgs-topology", swiftSettings: swiftSettings),
-        .executableTarget(name: "mmgsctl", dependencies: ["AdminCLI"], path: "Sources/Executables/mmgsctl", swiftSettings: swiftSettings),
-        .executableTarget(name: "mmgs", dependencies: ["Launcher"], path: "Sources/Executables/mmgs", swiftSettings: swiftSettings),
+        .executableTarget(name: "mmgsctl", dependencies: ["AdminCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Executables/mmgsctl", swiftSettings: swiftSettings),
+        .executableTarget(name: "mmgs", dependencies: ["Launcher", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Executables/mmgs", swiftSettings: swiftSettings),
         .executableTarget(
             name: "mmgs-etunnel-bench",
             dependencies: ["ETunnel", log, .product(name: "Histogram", package: "hdrhistogram-swift"),

@@ -213,7 +213,7 @@ struct FrameCodecTests {
     }
 
     @Test("a version other than 1 is refused as soon as byte 5 arrives", arguments: [UInt8(0), 2, 255])
-    func unsupportedVersion(version: UInt8) {
+    func unsupportedVersion(version: UInt8) throws {
         let five = Array(Self.header(length: 100, version: version)[..<5])
         #expect(Self.decodeError(five)?.code == .unsupportedVersion)
         #expect(Self.decodeError(Self.header(length: 16, version: version))?.code == .unsupportedVersion)

@@ -78,7 +78,7 @@ struct FrameFuzzTests {
         var stats = Stats()
         for _ in 0..<20_000 {
             let count = Int.random(in: 0...512, using: &rng)
-            run(rng.bytes(count), stats: &stats)
+            Self.run(rng.bytes(count), stats: &stats)
         }
         #expect(stats.inputs == 20_000)
         // Uniform bytes nearly always have a huge length: frameTooLarge dominates.
@@ -101,7 +101,7 @@ struct FrameFuzzTests {
             if count >= 5, Int.random(in: 0..<10, using: &rng) > 0 { bytes[4] = 1 }
             if count >= 6, Int.random(in: 0..<10, using: &rng) > 0 { bytes[5] = UInt8.random(in: 1...11, using: &rng) }
             if count >= 8, Int.random(in: 0..<10, using: &rng) > 0 { bytes[6] = 0; bytes[7] = 0 }
-            run(bytes, stats: &stats)
+            Self.run(bytes, stats: &stats)
         }
         #expect(stats.frames > 1000)
         #expect(stats.needMore > 1000)
@@ -129,7 +129,7 @@ struct FrameFuzzTests {
             }
             // Sometimes truncate too.
             if Int.random(in: 0..<4, using: &rng) == 0 { bytes.removeLast(Int.random(in: 0..<bytes.count, using: &rng)) }
-            run(bytes, stats: &stats)
+            Self.run(bytes, stats: &stats)
         }
         #expect(stats.inputs == 20_000)
         #expect(stats.frames > 5000, "mutations after the first frame leave it intact")

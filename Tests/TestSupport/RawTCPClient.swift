@@ -42,6 +42,7 @@ public final class RawTCPClient: Sendable {
         }
     }
 
+    @discardableResult
     public func send(_ buffer: ByteBuffer) async -> (any Error)? {
         await send(Array(buffer.readableBytesView))
     }

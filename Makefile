@@ -1,0 +1,40 @@
+# MMGS: `make run` starts a local cluster; `make test` installs what the tests need, builds, and
+# runs every test. Both install their own dependencies (idempotently) on a fresh Debian machine.
+SHELL := /bin/bash
+CONFIG ?= debug
+SWIFT_BUILD_FLAGS ?=
+BIN := .build/$(CONFIG)
+APT_PACKAGES := libsystemd-dev pkg-config curl
+PY_PACKAGES := pytest==9.0.3
+
+.PHONY: run test deps build swift-test integration-test bench-etunnel clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@python3 -c "import pytest" 2>/dev/null || python3 -m pip install -q $(PY_PACKAGES)
+
+build: deps
+	swift build -c $(CONFIG) $(SWIFT_BUILD_FLAGS)
+
+run: build
+	$(BIN)/mmgs run deploy/local/cluster.json --bin $(BIN)
+
+swift-test: deps
+	swift build --build-tests
+	swift test --skip-build
+
+integration-test: build
+	MMGS_BIN=$(abspath $(BIN)) python3 -m pytest -q Tests/Integration
+
+test: swift-test integration-test
+
+bench-etunnel: deps
+	swift build -c release --product mmgs-etunnel-bench
+	bench/etunnel.sh
+
+clean:
+	rm -rf .build run

@@ -1,0 +1,5 @@
+import AdminCLI
+import ArgumentParser
+
+@main
+extension Control {}

@@ -91,7 +91,7 @@ struct ServerProtocolErrorTests {
 
     @Test("bad bytes get an ERROR frame with the right code, then a close", arguments: Misbehaviour.allCases)
     func badBytes(_ misbehaviour: Misbehaviour) async throws {
-        try await withServer(methods: echoMethods()) { server in
+        try await withServer(methods: echoMethods()) { server async throws in
             let (bytes, expected) = misbehaviour.bytesAndExpectedCode(maxFrameSize: 1 << 20)
             let raw = try await RawTCPClient.connect(port: server.port)
             let start = ContinuousClock().now
@@ -106,7 +106,7 @@ struct ServerProtocolErrorTests {
 
     @Test("a valid HELLO followed by an AUTH proved with the wrong secret is refused")
     func wrongSecretAuth() async throws {
-        try await withServer(methods: echoMethods()) { server in
+        try await withServer(methods: echoMethods()) { server async throws in
             let raw = try await RawTCPClient.connect(port: server.port)
             let clientNonce = HandshakeStateMachine.randomNonce()
             let wrong = Array("wrong-secret".utf8)
@@ -136,7 +136,7 @@ struct ServerProtocolErrorTests {
 
     @Test("a client that connects and says nothing is closed by the handshake timeout")
     func silentClient() async throws {
-        try await withServer(methods: echoMethods(), { $0.handshakeTimeout = .milliseconds(300) }) { server in
+        try await withServer(methods: echoMethods(), { $0.handshakeTimeout = .milliseconds(300) }) { server async throws in
             let start = ContinuousClock().now
             let raw = try await RawTCPClient.connect(port: server.port)
             let error = try await Self.expectErrorAndClose(raw, since: start, closeWithin: 2)
@@ -150,7 +150,7 @@ struct ServerProtocolErrorTests {
 
     @Test("a client that stops after HELLO is closed by the handshake timeout")
     func stalledAfterHello() async throws {
-        try await withServer(methods: echoMethods(), { $0.handshakeTimeout = .milliseconds(300) }) { server in
+        try await withServer(methods: echoMethods(), { $0.handshakeTimeout = .milliseconds(300) }) { server async throws in
             let raw = try await RawTCPClient.connect(port: server.port)
             let start = ContinuousClock().now
             var out = ByteBuffer()

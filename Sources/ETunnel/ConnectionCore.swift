@@ -18,6 +18,8 @@ final class ConnectionCore: Sendable {
     let methods: ETunnelMethods
     private let state: Mutex<State>
     private let nextCorrelationID = Atomic<UInt64>(1)
+    /// Mirrors `pending.count` so the pool can pick the least loaded connection without locking.
+    private let pendingCount = Atomic<Int>(0)
 
     struct PendingCall {
         var continuation: CheckedContinuation<ByteBuffer, any Error>
@@ -58,7 +60,7 @@ final class ConnectionCore: Sendable {
     }
 
     /// Calls not yet answered (used by the pool to pick the least loaded connection).
-    var outstanding: Int { state.withLock { $0.pending.count } }
+    var outstanding: Int { pendingCount.load(ordering: .relaxed) }
 
     var isClosed: Bool { state.withLock { $0.closedError != nil } }
 
@@ -73,6 +75,7 @@ final class ConnectionCore: Sendable {
                     if let error = s.closedError { return (false, nil, error) }
                     if Task.isCancelled { return (false, nil, ETunnelError(.cancelled, "call to \(peerName) cancelled")) }
                     s.pending[id] = PendingCall(continuation: continuation, deadline: deadline)
+                    pendingCount.store(s.pending.count, ordering: .relaxed)
                     var timerAt: NIODeadline?
                     if s.timerDeadline.map({ deadline < $0 }) ?? true {
                         s.timerDeadline = deadline
@@ -183,6 +186,7 @@ final class ConnectionCore: Sendable {
                 }
             }
             s.timerDeadline = next
+            pendingCount.store(s.pending.count, ordering: .relaxed)
             return (expired, next)
         }
         let error = ETunnelError(.timedOut, "no answer from \(peerName) before the deadline")
@@ -193,6 +197,7 @@ final class ConnectionCore: Sendable {
     private func cancel(correlationID id: UInt64) {
         let (continuation, schedule) = state.withLock { s -> (CheckedContinuation<ByteBuffer, any Error>?, Bool) in
             guard let call = s.pending.removeValue(forKey: id) else { return (nil, false) }
+            pendingCount.store(s.pending.count, ordering: .relaxed)
             guard s.closedError == nil else { return (call.continuation, false) }
             return (call.continuation, appendFrame(kind: .cancel, correlationID: id, method: 0, payload: ByteBuffer(), &s))
         }
@@ -205,7 +210,7 @@ final class ConnectionCore: Sendable {
     func receive(_ frame: Frame) throws(ETunnelError) {
         switch frame.kind {
         case .response:
-            let continuation = state.withLock { $0.pending.removeValue(forKey: frame.correlationID)?.continuation }
+            let continuation = takePending(frame.correlationID)
             // A late answer to a call that timed out or was cancelled is dropped.
             continuation?.resume(returning: frame.payload)
 
@@ -213,20 +218,27 @@ final class ConnectionCore: Sendable {
             let error = (try? ErrorPayload.decode(frame.payload).error)
                 ?? ETunnelError(.protocolViolation, "malformed error frame from \(peerName)")
             guard frame.correlationID != 0 else { throw error }
-            let continuation = state.withLock { $0.pending.removeValue(forKey: frame.correlationID)?.continuation }
+            let continuation = takePending(frame.correlationID)
             continuation?.resume(throwing: error)
 
-        case .request, .oneWay:
+        case .request:
             try admitIncoming()
             let call = IncomingCall(
-                method: MethodID(rawValue: frame.method), payload: frame.payload, isOneWay: frame.kind == .oneWay,
+                method: MethodID(rawValue: frame.method), payload: frame.payload, isOneWay: false,
                 peerName: peerName, correlationID: frame.correlationID, core: self)
             if let handler = methods.handler(for: call.method) {
                 handler(call)
-            } else if !call.isOneWay {
+            } else {
                 call.fail(ETunnelError(.noSuchMethod, "\(localName) serves no method \(call.method)"))
             }
-            if call.isOneWay { consumedOneWay() }
+
+        case .oneWay:
+            let call = IncomingCall(
+                method: MethodID(rawValue: frame.method), payload: frame.payload, isOneWay: true,
+                peerName: peerName, correlationID: 0, core: self)
+            // Unknown one-way methods are dropped: there is no one to tell.
+            methods.handler(for: call.method)?(call)
+            try consumedOneWay()
 
         case .credit:
             var payload = frame.payload
@@ -243,6 +255,14 @@ final class ConnectionCore: Sendable {
         }
     }
 
+    private func takePending(_ id: UInt64) -> CheckedContinuation<ByteBuffer, any Error>? {
+        state.withLock { s in
+            let call = s.pending.removeValue(forKey: id)
+            if call != nil { pendingCount.store(s.pending.count, ordering: .relaxed) }
+            return call?.continuation
+        }
+    }
+
     private func admitIncoming() throws(ETunnelError) {
         let admitted = state.withLock { s in
             s.receivedUnanswered += 1
@@ -253,8 +273,16 @@ final class ConnectionCore: Sendable {
         }
     }
 
-    private func consumedOneWay() {
-        let schedule = state.withLock { s in grantCredit(&s) }
+    /// A one-way frame costs and returns its credit in one step (one lock per message).
+    private func consumedOneWay() throws(ETunnelError) {
+        let result: Bool? = state.withLock { s in
+            guard s.receivedUnanswered < receiveWindow else { return nil }
+            s.receivedUnanswered += 1
+            return grantCredit(&s)
+        }
+        guard let schedule = result else {
+            throw ETunnelError(.flowControlViolation, "\(peerName) sent more than the granted \(receiveWindow) unanswered frames")
+        }
         if schedule { scheduleFlush() }
     }
 
@@ -328,6 +356,7 @@ final class ConnectionCore: Sendable {
             s.closedError = error
             let calls = s.pending.values.map(\.continuation)
             s.pending.removeAll()
+            pendingCount.store(0, ordering: .relaxed)
             let queued = s.creditQueue.compactMap(\.sent)
             s.creditQueue.removeAll()
             return (calls, queued)

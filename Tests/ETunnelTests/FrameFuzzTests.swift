@@ -4,8 +4,9 @@ import Testing
 import TestSupport
 
 /// Seeded fuzzing of `readETunnelFrame`: random and mutated inputs never crash, never loop, and
-/// every outcome matches a small model written from the protocol description.
-@Suite("Frame decoder fuzzing")
+/// every outcome matches a small model written from the protocol description. The loops yield
+/// now and then and the suite is serialized, so they never hold every cooperative thread.
+@Suite("Frame decoder fuzzing", .serialized)
 struct FrameFuzzTests {
     static let maxFrameSize = 1024
 
@@ -73,10 +74,11 @@ struct FrameFuzzTests {
     }
 
     @Test("20,000 random byte strings (0...512 bytes)")
-    func randomBytes() {
+    func randomBytes() async {
         var rng = SplitMix64(seed: 0xE7_0001)
         var stats = Stats()
-        for _ in 0..<20_000 {
+        for n in 0..<20_000 {
+            if n % 256 == 0 { await Task.yield() }
             let count = Int.random(in: 0...512, using: &rng)
             Self.run(rng.bytes(count), stats: &stats)
         }
@@ -86,10 +88,11 @@ struct FrameFuzzTests {
     }
 
     @Test("20,000 random strings behind a plausible header reach every decoder branch")
-    func plausibleHeaders() {
+    func plausibleHeaders() async {
         var rng = SplitMix64(seed: 0xE7_0002)
         var stats = Stats()
-        for _ in 0..<20_000 {
+        for n in 0..<20_000 {
+            if n % 256 == 0 { await Task.yield() }
             let count = Int.random(in: 0...512, using: &rng)
             var bytes = rng.bytes(count)
             // Mostly-valid length/version/kind/flags so the later checks are reached too.
@@ -111,10 +114,11 @@ struct FrameFuzzTests {
     }
 
     @Test("20,000 valid frame streams with random bytes flipped")
-    func mutatedFrames() {
+    func mutatedFrames() async {
         var rng = SplitMix64(seed: 0xE7_0003)
         var stats = Stats()
-        for _ in 0..<20_000 {
+        for n in 0..<20_000 {
+            if n % 256 == 0 { await Task.yield() }
             var buffer = ByteBuffer()
             for _ in 0..<Int.random(in: 1...4, using: &rng) {
                 let kind = FrameKind.allCases[Int.random(in: 0..<FrameKind.allCases.count, using: &rng)]

@@ -2,6 +2,7 @@ import ETunnel
 import NIOCore
 import NIOPosix
 import Synchronization
+import Testing
 import TestSupport
 
 let testSecret = "etunnel-test-secret"
@@ -136,3 +137,20 @@ final class ParkedCalls: Sendable {
         for call in calls { call.respond(call.payload) }
     }
 }
+
+/// An atomic integer in a class, so closures can share it.
+final class Counter: Sendable {
+    private let atomic = Atomic<Int>(0)
+    init() {}
+    var value: Int { atomic.load(ordering: .relaxed) }
+    @discardableResult
+    func increment() -> Int { atomic.add(1, ordering: .relaxed).newValue }
+    func decrement() { atomic.subtract(1, ordering: .relaxed) }
+    func raise(to candidate: Int) { atomic.max(candidate, ordering: .relaxed) }
+}
+
+/// The tests that use sockets, child processes or time bounds run one at a time (nested suites
+/// inherit `.serialized`), so a CPU-heavy test such as 10,000 concurrent calls cannot distort the
+/// time bounds of another on a small machine.
+@Suite("eTunnel integration (serialized)", .serialized, .timeLimit(.minutes(3)))
+struct Integration {}

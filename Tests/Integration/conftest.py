@@ -408,6 +408,95 @@ class Cluster:
         except ValueError:
             return None
 
+    def views(self, names) -> dict:
+        """name → the view node `name` itself follows (`mmgsctl topology --seed <its eTunnel
+        endpoint>`: every node serves its own view), or None; fetched in parallel."""
+        names = list(names)
+        if not names:
+            return {}
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(names)) as pool:
+            return dict(zip(names, pool.map(lambda n: self.try_topology(self.nodes[n].etunnel_addr, timeout=5), names)))
+
+    def running_names(self) -> list[str]:
+        return [n for n, node in self.nodes.items() if node.running]
+
+    def watch(self, predicate, timeout: float, names=None, what: str = "condition", refresh: float = 0.5,
+              interval: float = 0.03, require_all_at_once: bool = True) -> dict:
+        """Waits until, for every node (`names`, default: the running ones), /health answers 200
+        and `predicate(name, view)` holds for the view that node follows.
+
+        /health (cheap) is polled every `interval`; a node's view is fetched with mmgsctl only
+        when its /health epoch differs from the last view fetched, or every `refresh` s, so the
+        watcher itself does not load the machine (which would slow the very timers measured).
+        Returns name → monotonic time of the first answer that satisfied the predicate. With
+        `require_all_at_once` False, a node that satisfied it once counts as done."""
+        cache: dict[str, tuple] = {}  # name → (view epoch, view, fetched at)
+        first_ok: dict[str, float] = {}
+        state: dict = {}
+        deadline = time.monotonic() + timeout
+
+        fixed = list(names) if names is not None else self.running_names()
+
+        def node_names():
+            return fixed
+
+        while True:
+            current = node_names()
+            pending = current if require_all_at_once else [n for n in current if n not in first_ok]
+            hs = self.healths(pending)
+            now = time.monotonic()
+            fetch = [n for n in pending if hs[n][0] == 200 and (
+                n not in cache or cache[n][0] != (hs[n][1] or {}).get("epoch") or now - cache[n][2] > refresh)]
+            for n, view in self.views(fetch).items():
+                cache[n] = ((view or {}).get("epoch"), view, time.monotonic())
+            ok_now = []
+            for n in pending:
+                view = cache.get(n, (None, None, 0))[1]
+                good = hs[n][0] == 200 and view is not None and predicate(n, view)
+                if good:
+                    first_ok.setdefault(n, cache[n][2])
+                    ok_now.append(n)
+            state.update(hs=hs, cache=cache)
+            if len(ok_now) == len(pending):
+                return {n: first_ok[n] for n in current}
+            if time.monotonic() >= deadline:
+                lines = []
+                for n in pending:
+                    if n in ok_now:
+                        continue
+                    view = cache.get(n, (None, None, 0))[1]
+                    summary = ", ".join(f"{m['name']}={m['status']}/pid {m['pid']}" for m in view["nodes"]) if view else "none"
+                    lines.append(f"{n}: /health {hs[n][0]} epoch {(hs[n][1] or {}).get('epoch')}; "
+                                 f"its view epoch {view and view['epoch']} by {view and view['publisher']}: {summary}")
+                bad = [n for n in pending if n not in ok_now]
+                raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}:\n  " + "\n  ".join(lines)
+                                     + "\n" + self.log_tail(*bad, lines=15))
+            for n in current:
+                node = self.nodes[n]
+                if node.proc is not None and node.proc.poll() is not None:
+                    raise AssertionError(f"{n} exited {node.proc.returncode} while waiting for {what}\n{self.log_tail(n, lines=40)}")
+            time.sleep(interval)
+
+    def wait_settled(self, timeout: float = 10.0) -> int:
+        """Waits until every running node answers 200 and its own view lists every running node
+        up with its current pid, all at the same epoch; returns that epoch."""
+        running = self.running_names()
+        pids = {n: self.nodes[n].pid for n in running}
+        epochs = {}
+
+        def settled(name, view):
+            m = members(view)
+            epochs[name] = view["epoch"]
+            return all(m.get(n, {}).get("status") == "up" and m.get(n, {}).get("pid") == pids[n] for n in running)
+
+        deadline = time.monotonic() + timeout
+        while True:
+            self.watch(settled, max(0.5, deadline - time.monotonic()), names=running, what="every node up in every view")
+            if len({epochs[n] for n in running}) == 1:
+                return epochs[running[0]]
+            assert time.monotonic() < deadline, f"views did not converge on one epoch: {epochs}"
+            time.sleep(0.1)
+
     def path(self, key: str, seed: str | None = None) -> dict:
         return ctl_json("path", key, *self.ctl_args(seed))
 
@@ -441,6 +530,24 @@ def cluster(make_cluster) -> Cluster:
     c.start_all()
     c.wait_healthy(timeout=45)
     return c
+
+
+# --------------------------------------------------------------------------------------------
+# Measurements (printed at the end of the run, also with -q: they go into the docs)
+
+MEASUREMENTS: list[str] = []
+
+
+def report(line: str):
+    print(line)
+    MEASUREMENTS.append(line)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if MEASUREMENTS:
+        terminalreporter.section("MMGS integration measurements")
+        for line in MEASUREMENTS:
+            terminalreporter.write_line(line)
 
 
 def pytest_sessionstart(session):

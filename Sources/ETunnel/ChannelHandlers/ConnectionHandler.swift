@@ -5,7 +5,9 @@ import NIOCore
 /// `HandshakeStateMachine`), then frames to the `ConnectionCore`, heartbeats and dead-peer
 /// detection. Any protocol error is answered with an error frame, then the connection closes.
 final class ConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = Frame
+    /// Bytes, not frames: the handler splits frames itself so that a frame never goes through
+    /// the pipeline as a boxed `NIOAny` (one allocation per frame saved on the hot path).
+    typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private var handshake: HandshakeStateMachine
@@ -20,6 +22,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var handshakeTimer: Scheduled<Void>?
     private var closing = false
     private var promiseCompleted = false
+    private var cumulation = ByteBuffer()
 
     init(role: HandshakeStateMachine.Role, configuration: ETunnelConfiguration, methods: ETunnelMethods, established: EventLoopPromise<ConnectionCore>, logger: Logger) {
         self.handshake = HandshakeStateMachine(
@@ -53,17 +56,43 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = Self.unwrapInboundIn(data)
+        var incoming = Self.unwrapInboundIn(data)
         lastReceived = .now()
-        if let core {
-            do {
-                try core.receive(frame)
-            } catch {
-                fail(context: context, error)
-            }
+        if cumulation.readableBytes == 0 {
+            cumulation = incoming
         } else {
-            perform(handshake.receive(frame, nonce: HandshakeStateMachine.randomNonce), context: context)
+            cumulation.writeBuffer(&incoming)
         }
+        do {
+            while !closing, let frame = try cumulation.readETunnelFrame(maxFrameSize: configuration.maxFrameSize) {
+                if let core {
+                    try core.receive(frame)
+                } else {
+                    perform(handshake.receive(frame, nonce: HandshakeStateMachine.randomNonce), context: context)
+                }
+            }
+        } catch {
+            fail(context: context, error)
+            return
+        }
+        if cumulation.readableBytes == 0 {
+            cumulation = ByteBuffer()
+        } else if cumulation.readerIndex > 1 << 16 {
+            cumulation.discardReadBytes()
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.fireChannelReadComplete()
+    }
+
+    /// End of stream inside a frame is a protocol violation worth naming.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed, cumulation.readableBytes > 0 {
+            fail(context: context, ETunnelError(.protocolViolation, "connection closed inside a frame (\(cumulation.readableBytes) bytes left over)"))
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     private func perform(_ action: HandshakeStateMachine.Action, context: ChannelHandlerContext) {
@@ -130,11 +159,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let error = error as? ByteToMessageDecoderError.PayloadTooLargeError {
-            fail(context: context, ETunnelError(.frameTooLarge, "\(error)"))
-        } else {
-            fail(context: context, error)
-        }
+        fail(context: context, error)
     }
 
     /// A connect that fails never becomes active or inactive: fail the promise here too.
@@ -154,11 +179,10 @@ final class ConnectionHandler: ChannelInboundHandler {
 extension ConnectionHandler: Sendable {}
 
 extension ChannelPipeline.SynchronousOperations {
-    /// reads go this way: bytes → FrameDecoder → ConnectionHandler → ConnectionCore
+    /// reads go this way: bytes → ConnectionHandler (frames, handshake) → ConnectionCore
     /// writes go this way: ConnectionCore's coalesced batches → socket
     func configureETunnelPipeline(role: HandshakeStateMachine.Role, configuration: ETunnelConfiguration, methods: ETunnelMethods, logger: Logger) throws -> EventLoopFuture<ConnectionCore> {
         let established = self.eventLoop.makePromise(of: ConnectionCore.self)
-        try self.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameSize: configuration.maxFrameSize), maximumBufferSize: configuration.maxFrameSize * 2), name: "frame decoder")
         try self.addHandler(ConnectionHandler(role: role, configuration: configuration, methods: methods, established: established, logger: logger), name: "connection")
         return established.futureResult
     }

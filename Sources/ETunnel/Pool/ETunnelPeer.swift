@@ -82,7 +82,8 @@ public final class ETunnelPeer: Sendable {
                 var best: ConnectionCore?
                 var bestLoad = Int.max
                 for slot in s.slots {
-                    if case .ready(let core) = slot, !core.isClosed {
+                    // `outstanding` is an atomic read; a closed core fails its calls by itself.
+                    if case .ready(let core) = slot {
                         let load = core.outstanding
                         if load < bestLoad { best = core; bestLoad = load }
                     }

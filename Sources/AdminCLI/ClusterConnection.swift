@@ -10,14 +10,20 @@ import NIOCore
 public struct ClusterOptions: ParsableArguments {
     @Option(name: .long, help: "A topology manager's eTunnel endpoint HOST:PORT (repeatable).")
     var seed: [String] = []
-    @Option(name: .long, help: "Cluster file (default: $MMGS_CONFIG, ./deploy/local/cluster.json, /etc/mmgs/cluster.json).")
+    @Option(name: .long, help: "Cluster file (default: $MMGS_CONFIG, ./deploy/local/cluster.json, the cluster `mmgs run` is running, /etc/mmgs/cluster.json).")
     var cluster: String?
     @Option(name: .long, help: "Cluster secret (default: MMGS_SECRET or the cluster file).")
     var secret: String?
 
     public init() {}
 
-    static let defaultFiles = ["deploy/local/cluster.json", "/etc/mmgs/cluster.json"]
+    static var defaultFiles: [String] {
+        var files = ["deploy/local/cluster.json"]
+        if let running = try? String(contentsOfFile: ClusterFile.currentLocalClusterPointer, encoding: .utf8) {
+            files.append(running.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        return files + ["/etc/mmgs/cluster.json"]
+    }
 
     func connect() throws -> ClusterConnection {
         let environment = ProcessInfo.processInfo.environment

@@ -69,7 +69,18 @@ final class ConnectionCore: Sendable {
     func call(method: UInt32, payload: ByteBuffer, deadline: NIODeadline) async throws -> ByteBuffer {
         try checkSize(payload)
         let id = nextCorrelationID.wrappingAdd(1, ordering: .relaxed).oldValue
-        return try await withTaskCancellationHandler {
+        ETunnelStatistics.shared.callsStarted.wrappingAdd(1, ordering: .relaxed)
+        do {
+            return try await registerCall(id: id, method: method, payload: payload, deadline: deadline)
+        } catch {
+            ETunnelStatistics.shared.callsFailed.wrappingAdd(1, ordering: .relaxed)
+            if (error as? ETunnelError)?.code == .timedOut { ETunnelStatistics.shared.callsTimedOut.wrappingAdd(1, ordering: .relaxed) }
+            throw error
+        }
+    }
+
+    private func registerCall(id: UInt64, method: UInt32, payload: ByteBuffer, deadline: NIODeadline) async throws -> ByteBuffer {
+        try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ByteBuffer, any Error>) in
                 let (schedule, timerAt, failure) = state.withLock { s -> (Bool, NIODeadline?, ETunnelError?) in
                     if let error = s.closedError { return (false, nil, error) }
@@ -144,6 +155,7 @@ final class ConnectionCore: Sendable {
 
     private func appendFrame(kind: FrameKind, correlationID: UInt64, method: UInt32, payload: ByteBuffer, _ s: inout State) -> Bool {
         s.outbound.writeETunnelFrame(kind: kind, correlationID: correlationID, method: method, payload: payload)
+        ETunnelStatistics.shared.framesOut.wrappingAdd(1, ordering: .relaxed)
         if s.flushScheduled { return false }
         s.flushScheduled = true
         return true
@@ -163,7 +175,10 @@ final class ConnectionCore: Sendable {
             s.outbound = allocator.buffer(capacity: s.lastBatchSize)
             return batch
         }
-        if let batch { channel.writeAndFlush(batch, promise: nil) }
+        if let batch {
+            ETunnelStatistics.shared.bytesOut.wrappingAdd(UInt64(batch.readableBytes), ordering: .relaxed)
+            channel.writeAndFlush(batch, promise: nil)
+        }
     }
 
     // MARK: Deadlines and cancellation

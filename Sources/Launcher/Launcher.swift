@@ -59,6 +59,7 @@ public final class Launcher: Sendable {
         }
 
         try? FileManager.default.createDirectory(atPath: options.logDirectory, withIntermediateDirectories: true)
+        recordCurrentCluster()
         Self.say("MMGS cluster '\(file.cluster)' from \(options.clusterFile): starting \(file.nodes.count) nodes (logs in \(options.logDirectory))")
         for node in file.nodes {
             do {
@@ -95,6 +96,7 @@ public final class Launcher: Sendable {
             guard let self, !self.stopping.load(ordering: .relaxed) else { return }
             let how = process.terminationReason == .uncaughtSignal ? "killed by signal \(process.terminationStatus)" : "exited with status \(process.terminationStatus)"
             Self.say("node \(node.name) (\(node.role.rawValue), pid \(process.processIdentifier)) \(how); not restarting it. Log: \(logPath)")
+            for line in Self.tail(of: logPath, lines: 3) { Self.say("    | \(line)") }
         }
         try process.run()
         let child = Child(node: node, process: process, logPath: logPath)
@@ -123,6 +125,18 @@ public final class Launcher: Sendable {
         let frontends = file.nodes.filter { $0.role == .frontend }.compactMap(\.xmpp).map(\.description)
         Self.say("  devices connect to \(frontends.joined(separator: " or ")) (domain \(file.domain))")
         Self.say("  try: mmgsctl topology   |   mmgsctl path alice@\(file.domain)   |   Ctrl-C stops the cluster")
+    }
+
+    private func recordCurrentCluster() {
+        let pointer = ClusterFile.currentLocalClusterPointer
+        let absolute = URL(fileURLWithPath: options.clusterFile).standardizedFileURL.path
+        try? FileManager.default.createDirectory(atPath: (pointer as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try? absolute.write(toFile: pointer, atomically: true, encoding: .utf8)
+    }
+
+    static func tail(of path: String, lines: Int) -> [String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").suffix(lines).map { String($0.prefix(300)) }
     }
 
     /// SIGTERM to every node, then SIGKILL to any still running after 10 s.

@@ -1,3 +1,4 @@
+import ETunnel
 import Foundation
 import MMGSShared
 import Membership
@@ -48,6 +49,10 @@ final class NodeStatus: Sendable {
         for (status, gauge) in memberGauges {
             gauge.set(Double(view?.members.filter { $0.status == status }.count ?? 0))
         }
-        return .init(status: .ok, contentType: "text/plain; version=0.0.4", body: registry.emitToString())
+        var text = registry.emitToString()
+        for counter in ETunnelStatistics.shared.snapshot {
+            text += "# HELP mmgs_\(counter.name) \(counter.help)\n# TYPE mmgs_\(counter.name) counter\nmmgs_\(counter.name) \(counter.value)\n"
+        }
+        return .init(status: .ok, contentType: "text/plain; version=0.0.4", body: text)
     }
 }

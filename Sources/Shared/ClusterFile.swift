@@ -30,6 +30,13 @@ public struct ClusterFile: Sendable, Equatable {
     public var suspicionTimeoutMillis: Int?
     public var nodes: [Node]
 
+    /// Where `mmgs run` records the cluster file it runs, so `mmgsctl` finds the local cluster
+    /// from any directory.
+    public static var currentLocalClusterPointer: String {
+        let base = ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"] ?? "/tmp"
+        return "\(base)/mmgs-\(getuid())/current-cluster"
+    }
+
     static let topKeys: Set<String> = ["cluster", "domain", "secret", "secret_file", "log_level", "seeds", "membership", "nodes"]
     static let nodeKeys: Set<String> = ["name", "role", "etunnel", "http", "xmpp"]
     static let membershipKeys: Set<String> = ["probe_interval_ms", "suspicion_timeout_ms"]

@@ -58,13 +58,17 @@ final class ConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = Self.unwrapInboundIn(data)
         lastReceived = .now()
+        ETunnelStatistics.shared.bytesIn.wrappingAdd(UInt64(incoming.readableBytes), ordering: .relaxed)
         if cumulation.readableBytes == 0 {
             cumulation = incoming
         } else {
             cumulation.writeBuffer(&incoming)
         }
+        var frames: UInt64 = 0
+        defer { ETunnelStatistics.shared.framesIn.wrappingAdd(frames, ordering: .relaxed) }
         do {
             while !closing, let frame = try cumulation.readETunnelFrame(maxFrameSize: configuration.maxFrameSize) {
+                frames += 1
                 if let core {
                     try core.receive(frame)
                 } else {
@@ -109,6 +113,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             startHeartbeat(context: context)
             logger.debug("eTunnel connection established", metadata: ["peer": "\(peerName)"])
             promiseCompleted = true
+            ETunnelStatistics.shared.connectionsOpened.wrappingAdd(1, ordering: .relaxed)
             established.succeed(core)
         case .fail(let error):
             fail(context: context, error)
@@ -140,6 +145,14 @@ final class ConnectionHandler: ChannelInboundHandler {
         closing = true
         let tunnelError = error as? ETunnelError ?? ETunnelError(.protocolViolation, "\(error)")
         logger.debug("eTunnel connection failed", metadata: ["error": "\(tunnelError)"])
+        switch tunnelError.code {
+        case .authenticationFailed, .handshakeTimeout, .unsupportedVersion:
+            ETunnelStatistics.shared.handshakesRefused.wrappingAdd(1, ordering: .relaxed)
+        case .deadPeer, .connectionClosed, .shuttingDown:
+            break
+        default:
+            ETunnelStatistics.shared.protocolErrors.wrappingAdd(1, ordering: .relaxed)
+        }
         if tunnelError.code != .deadPeer && tunnelError.code != .connectionClosed {
             writeNow(context: context, kind: .error, payload: ErrorPayload(tunnelError).encoded())
         }
@@ -151,6 +164,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         handshakeTimer?.cancel()
         heartbeat?.cancel()
         heartbeat = nil
+        if let core, !core.isClosed { ETunnelStatistics.shared.connectionsClosed.wrappingAdd(1, ordering: .relaxed) }
         core?.close(error)
         if !promiseCompleted {
             promiseCompleted = true

@@ -62,7 +62,8 @@ final class ConnectionCore: Sendable {
     /// Calls not yet answered (used by the pool to pick the least loaded connection).
     var outstanding: Int { pendingCount.load(ordering: .relaxed) }
 
-    var isClosed: Bool { state.withLock { $0.closedError != nil } }
+    var isClosed: Bool { closed.load(ordering: .relaxed) }
+    private let closed = Atomic<Bool>(false)
 
     // MARK: Outgoing calls
 
@@ -122,16 +123,31 @@ final class ConnectionCore: Sendable {
         case .failure(let error)?:
             throw error
         case nil:
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let (schedule, failure) = state.withLock { s -> (Bool, ETunnelError?) in
-                    if let error = s.closedError { return (false, error) }
-                    let frame = QueuedFrame(kind: .oneWay, correlationID: 0, method: method, payload: payload, sent: continuation)
-                    return (self.sendOrQueue(frame, &s), nil)
+            // Slow path: wait for credit. A token identifies the queued frame for cancellation.
+            let token = nextCorrelationID.wrappingAdd(1, ordering: .relaxed).oldValue
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                    let (schedule, failure) = state.withLock { s -> (Bool, ETunnelError?) in
+                        if let error = s.closedError { return (false, error) }
+                        if Task.isCancelled { return (false, ETunnelError(.cancelled, "send to \(peerName) cancelled")) }
+                        let frame = QueuedFrame(kind: .oneWay, correlationID: token, method: method, payload: payload, sent: continuation)
+                        return (self.sendOrQueue(frame, &s), nil)
+                    }
+                    if let failure { continuation.resume(throwing: failure) }
+                    if schedule { scheduleFlush() }
                 }
-                if let failure { continuation.resume(throwing: failure) }
-                if schedule { scheduleFlush() }
+            } onCancel: {
+                self.cancelQueuedSend(token: token)
             }
         }
+    }
+
+    private func cancelQueuedSend(token: UInt64) {
+        let continuation: CheckedContinuation<Void, any Error>? = state.withLock { s in
+            guard let index = s.creditQueue.firstIndex(where: { $0.kind == .oneWay && $0.correlationID == token }) else { return nil }
+            return s.creditQueue.remove(at: index).sent
+        }
+        continuation?.resume(throwing: ETunnelError(.cancelled, "send to \(peerName) cancelled"))
     }
 
     private func checkSize(_ payload: ByteBuffer) throws(ETunnelError) {
@@ -145,7 +161,8 @@ final class ConnectionCore: Sendable {
     private func sendOrQueue(_ frame: QueuedFrame, _ s: inout State) -> Bool {
         if s.sendCredits > 0 && s.creditQueue.isEmpty {
             s.sendCredits -= 1
-            let schedule = appendFrame(kind: frame.kind, correlationID: frame.correlationID, method: frame.method, payload: frame.payload, &s)
+            let wireID = frame.kind == .oneWay ? 0 : frame.correlationID
+            let schedule = appendFrame(kind: frame.kind, correlationID: wireID, method: frame.method, payload: frame.payload, &s)
             if let sent = frame.sent { sent.resume() }
             return schedule
         }
@@ -345,7 +362,8 @@ final class ConnectionCore: Sendable {
                 // A queued call that timed out or was cancelled no longer needs sending.
                 if frame.kind == .request && s.pending[frame.correlationID] == nil { continue }
                 s.sendCredits -= 1
-                schedule = appendFrame(kind: frame.kind, correlationID: frame.correlationID, method: frame.method, payload: frame.payload, &s) || schedule
+                let wireID = frame.kind == .oneWay ? 0 : frame.correlationID
+                schedule = appendFrame(kind: frame.kind, correlationID: wireID, method: frame.method, payload: frame.payload, &s) || schedule
                 if let sent = frame.sent { released.append(sent) }
             }
             return schedule
@@ -364,11 +382,23 @@ final class ConnectionCore: Sendable {
 
     // MARK: Closing
 
+    /// Tells the peer why (an ERROR frame for the whole connection), then closes: the peer's
+    /// pending calls fail with this error rather than a bare "connection closed".
+    func shutdown(_ error: ETunnelError) {
+        let schedule = state.withLock { s -> Bool in
+            guard s.closedError == nil else { return false }
+            return appendFrame(kind: .error, correlationID: 0, method: 0, payload: ErrorPayload(error).encoded(allocator: allocator), &s)
+        }
+        if schedule { scheduleFlush() }
+        close(error)
+    }
+
     /// Fails every pending call and queued send with `error`; idempotent.
     func close(_ error: ETunnelError) {
         let (calls, queued) = state.withLock { s -> ([CheckedContinuation<ByteBuffer, any Error>], [CheckedContinuation<Void, any Error>]) in
             guard s.closedError == nil else { return ([], []) }
             s.closedError = error
+            closed.store(true, ordering: .relaxed)
             let calls = s.pending.values.map(\.continuation)
             s.pending.removeAll()
             pendingCount.store(0, ordering: .relaxed)

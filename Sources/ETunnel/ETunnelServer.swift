@@ -7,12 +7,12 @@ import Synchronization
 public final class ETunnelServer: Sendable {
     public let localAddress: SocketAddress
     private let channel: any Channel
-    private let connections: Mutex<[ObjectIdentifier: ConnectionCore]>
+    private let tracker: ConnectionTracker
 
-    private init(channel: any Channel) {
+    private init(channel: any Channel, tracker: ConnectionTracker) {
         self.channel = channel
         self.localAddress = channel.localAddress!
-        self.connections = Mutex([:])
+        self.tracker = tracker
     }
 
     public var port: Int { localAddress.port ?? 0 }
@@ -23,18 +23,21 @@ public final class ETunnelServer: Sendable {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "mmgs.etunnel")
     ) async throws -> ETunnelServer {
-        let holder = ServerRegistry()
+        let tracker = ConnectionTracker()
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.so_keepalive), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { child in
+                guard tracker.accept(child) else {
+                    return child.eventLoop.makeFailedFuture(ETunnelError(.shuttingDown, "\(configuration.nodeName) is shutting down"))
+                }
                 do {
                     let established = try child.pipeline.syncOperations.configureETunnelPipeline(
                         role: .server, configuration: configuration, methods: methods, logger: logger)
-                    established.whenSuccess { core in holder.add(core) }
-                    child.closeFuture.whenComplete { _ in holder.remove(child) }
+                    established.whenSuccess { core in tracker.established(core) }
+                    child.closeFuture.whenComplete { _ in tracker.remove(child) }
                     return child.eventLoop.makeSucceededVoidFuture()
                 } catch {
                     return child.eventLoop.makeFailedFuture(error)
@@ -42,63 +45,63 @@ public final class ETunnelServer: Sendable {
             }
             .bind(host: host, port: port)
             .get()
-        let server = ETunnelServer(channel: channel)
-        holder.server = server
-        return server
+        return ETunnelServer(channel: channel, tracker: tracker)
     }
 
-    /// Stops accepting and closes every connection (pending calls on the other side fail).
+    /// Stops accepting and closes every connection, established or mid-handshake; calls
+    /// pending on the other side fail with `shutting-down`.
     public func close() async {
         try? await channel.close()
-        let cores = connections.withLock { registry in
-            let cores = Array(registry.values)
-            registry.removeAll()
-            return cores
-        }
-        for core in cores { core.close(ETunnelError(.shuttingDown, "\(core.localName) is shutting down")) }
+        tracker.closeAll()
     }
 
     /// How many authenticated connections are open.
-    public var connectionCount: Int { connections.withLock { $0.count } }
-
-    fileprivate func add(_ core: ConnectionCore) {
-        connections.withLock { $0[ObjectIdentifier(core.channel)] = core }
-    }
-
-    fileprivate func remove(_ channel: any Channel) {
-        _ = connections.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
-    }
+    public var connectionCount: Int { tracker.establishedCount }
 }
 
-/// Lets child channels accepted before `start` returns find the server.
-private final class ServerRegistry: Sendable {
-    private let box = Mutex<(server: ETunnelServer?, early: [ConnectionCore])>((nil, []))
+/// Every accepted connection, so that closing the server reaches those still in the handshake.
+private final class ConnectionTracker: Sendable {
+    private struct State {
+        var closed = false
+        var channels: [ObjectIdentifier: any Channel] = [:]
+        var cores: [ObjectIdentifier: ConnectionCore] = [:]
+    }
 
-    var server: ETunnelServer? {
-        get { box.withLock { $0.server } }
-        set {
-            let early = box.withLock { state in
-                state.server = newValue
-                defer { state.early = [] }
-                return state.early
-            }
-            for core in early { newValue?.add(core) }
+    private let state = Mutex(State())
+
+    var establishedCount: Int { state.withLock { $0.cores.count } }
+
+    func accept(_ channel: any Channel) -> Bool {
+        state.withLock { s in
+            guard !s.closed else { return false }
+            s.channels[ObjectIdentifier(channel)] = channel
+            return true
         }
     }
 
-    func add(_ core: ConnectionCore) {
-        let server = box.withLock { state -> ETunnelServer? in
-            if state.server == nil { state.early.append(core) }
-            return state.server
+    func established(_ core: ConnectionCore) {
+        let accepted = state.withLock { s -> Bool in
+            guard !s.closed, s.channels[ObjectIdentifier(core.channel)] != nil else { return false }
+            s.cores[ObjectIdentifier(core.channel)] = core
+            return true
         }
-        server?.add(core)
+        if !accepted { core.close(ETunnelError(.shuttingDown, "\(core.localName) is shutting down")) }
     }
 
     func remove(_ channel: any Channel) {
-        let server = box.withLock { state -> ETunnelServer? in
-            state.early.removeAll { $0.channel === channel }
-            return state.server
+        state.withLock { s in
+            s.channels[ObjectIdentifier(channel)] = nil
+            s.cores[ObjectIdentifier(channel)] = nil
         }
-        server?.remove(channel)
+    }
+
+    func closeAll() {
+        let (channels, cores) = state.withLock { s in
+            s.closed = true
+            defer { s.channels = [:]; s.cores = [:] }
+            return (Array(s.channels.values), Array(s.cores.values))
+        }
+        for core in cores { core.shutdown(ETunnelError(.shuttingDown, "\(core.localName) is shutting down")) }
+        for channel in channels { channel.close(promise: nil) }
     }
 }

@@ -66,7 +66,8 @@ public struct ClusterFile: Sendable, Equatable {
 
         var secret = try string(top, "secret", path)
         if let secretFile = try string(top, "secret_file", path) {
-            let resolved = secretFile.hasPrefix("/") ? secretFile : (path as NSString).deletingLastPathComponent + "/" + secretFile
+            let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+            let resolved = URL(fileURLWithPath: secretFile, relativeTo: directory).standardizedFileURL.path
             guard let text = try? String(contentsOfFile: resolved, encoding: .utf8) else {
                 throw ConfigurationError("\(path): cannot read secret_file \(resolved)")
             }

@@ -16,7 +16,9 @@ import json
 import os
 import signal
 import socket
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,14 +36,21 @@ def exe(name: str) -> str:
     return str(BIN / name)
 
 
+# `mmgs run` records the cluster it runs in $XDG_RUNTIME_DIR/mmgs-$UID/current-cluster (else
+# /tmp/mmgs-$UID/…) and mmgsctl falls back to it: the tests' processes get their own runtime
+# directory so they never overwrite the pointer of a developer's `make run`.
+RUNTIME_DIR = tempfile.mkdtemp(prefix="mmgs-itest-runtime-")
+
+
 def child_env() -> dict:
     """The test runner's environment without anything that would steer a node or mmgsctl
     elsewhere (MMGS_CONFIG, MMGS_SEEDS, … a developer may have exported) or make a node talk
-    to systemd."""
+    to systemd, and with a private XDG_RUNTIME_DIR."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MMGS_")}
     env.pop("NOTIFY_SOCKET", None)
     env.pop("WATCHDOG_USEC", None)
     env.pop("WATCHDOG_PID", None)
+    env["XDG_RUNTIME_DIR"] = RUNTIME_DIR
     return env
 
 
@@ -548,6 +557,10 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("MMGS integration measurements")
         for line in MEASUREMENTS:
             terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session):
+    shutil.rmtree(RUNTIME_DIR, ignore_errors=True)
 
 
 def pytest_sessionstart(session):

@@ -4,12 +4,10 @@ while a manager is dead, and life without any manager."""
 from __future__ import annotations
 
 import re
+import signal
 import time
 
-import pytest
-
-from conftest import (HOST, SECRET, ROLE_ORDER, ctl, exe, health, members, placement_owners, report,
-                      stop_process, wait_until)
+from conftest import HOST, ROLE_ORDER, SECRET, ctl, health, http_get, members, placement_owners, report, wait_until
 
 DETECTION_LIMIT_S = 3.0
 REJOIN_LIMIT_S = 5.0
@@ -49,7 +47,6 @@ def test_all_nodes_healthy_and_listed(cluster):
     assert [r for r in ROLE_ORDER if any(m["role"] == r for m in listed.values())] == ROLE_ORDER
 
     # /metrics: Prometheus text with the epoch of the view the node follows.
-    from conftest import http_get
     for name, node in cluster.nodes.items():
         code, text = http_get(node.http, "/metrics")
         assert code == 200, f"{name} /metrics: {code} {text}"
@@ -281,3 +278,63 @@ def test_nodes_keep_last_view_when_every_manager_is_dead(cluster):
             assert all(h["epoch"] == epoch for h in path["hops"]), path
     for name in others:
         assert cluster.nodes[name].running, f"{name} died\n{cluster.log_tail(name)}"
+
+
+def test_cluster_reconverges_when_the_managers_come_back(cluster):
+    """After losing every manager, restarting them (same names, same file) must bring back one
+    cluster: the managers' view lists every node again and every node follows it. Without this
+    an operator's only fix is restarting every node."""
+    epoch = cluster.wait_settled(timeout=10)
+    for m in cluster.managers():
+        cluster.kill9(m.name)
+    time.sleep(3.0)  # the others notice the managers are gone, as in the test above
+    restarted = time.monotonic()
+    for m in cluster.managers():
+        cluster.start(m.name)
+    limit = 10.0
+    pids = {n: cluster.nodes[n].pid for n in cluster.nodes}
+
+    def whole(_, view):
+        m = members(view)
+        return view["epoch"] > epoch and all(m.get(n, {}).get("status") == "up" and m[n]["pid"] == pids[n] for n in pids)
+
+    try:
+        cluster.watch(whole, limit, what="one view listing all 8 nodes (managers with their new pids), above "
+                                         f"the epoch {epoch} the others kept, in every node")
+    except AssertionError as error:
+        view = cluster.try_topology(cluster.managers()[0].etunnel_addr)
+        raise AssertionError(
+            f"{error}\n\nThe restarted managers publish: epoch {view and view['epoch']} with "
+            f"{sorted(members(view)) if view else None}; `mmgsctl path` through them: "
+            f"{ctl('path', 'alice@itest.local', *cluster.ctl_args()).stderr.strip()}") from None
+    report(f"both managers restarted after total loss: one view again everywhere after {time.monotonic() - restarted:.2f} s")
+
+
+def test_sigterm_leaves_the_cluster_at_once(cluster):
+    """A node stopped with SIGTERM exits 0 and tells the managers it leaves (NodeBootstrap:
+    "leaves the cluster"; MembershipShell.leave: "so its view entry turns down at once"), so it
+    turns down faster than failure detection could ever notice (ping 150 ms + indirect probe
+    300 ms + suspicion 800 ms ≥ 1.25 s by default)."""
+    epoch = cluster.wait_settled(timeout=10)
+    victim, publisher = "router-2", cluster.managers()[0]
+    node = cluster.nodes[victim]
+    started = time.monotonic()
+    node.proc.send_signal(signal.SIGTERM)
+    try:
+        code = node.proc.wait(timeout=5)
+    except Exception:
+        raise AssertionError(f"{victim} did not stop within 5 s of SIGTERM\n{cluster.log_tail(victim)}") from None
+    assert code == 0, f"{victim} exited {code} on SIGTERM\n{cluster.log_tail(victim)}"
+    assert "node stopped" in node.log.read_text(errors="replace"), cluster.log_tail(victim)
+
+    def down_at_publisher():
+        view = cluster.try_topology(publisher.etunnel_addr, timeout=5)
+        return view is not None and view["epoch"] > epoch and members(view)[victim]["status"] == "down"
+
+    wait_until(down_at_publisher, 5, interval=0.02, message=lambda: f"{victim} never turned down\n{cluster.log_tail(publisher.name)}")
+    took = time.monotonic() - started
+    history = [line.split("[Membership]")[-1].strip() + " (" + line.split(" info ")[0][-14:] + ")"
+               for line in publisher.log.read_text(errors="replace").splitlines() if f"member={victim}" in line]
+    report(f"SIGTERM {victim}: down in the publisher's view after {took:.2f} s; publisher saw: {', '.join(history[-3:])}")
+    assert took < 0.75, (f"{victim} left with SIGTERM but turned down only after {took:.2f} s, i.e. by failure detection "
+                         f"(the publisher logged: {', '.join(history)}): the farewell did not reach the managers")

@@ -24,7 +24,7 @@ struct HostPortTests {
     }
 
     @Test("errors name the field, the text and the problem", arguments: [
-        ("127.0.0.1", "is not HOST:PORT (for example 127.0.0.1:5222)"),
+        ("127.0.0.1", "is not HOST:PORT (for example 127.0.0.1:5222 or [::1]:5222)"),
         ("", "is not HOST:PORT"),
         (":7101", "has no host"),
         ("[]:7101", "has no host"),
@@ -33,7 +33,8 @@ struct HostPortTests {
         ("127.0.0.1:65536", "has no valid port"),
         ("127.0.0.1:-1", "has no valid port"),
         ("127.0.0.1:http", "has no valid port"),
-        ("[::1]", "has no valid port"),
+        ("[::1]", "is not [IPv6]:PORT"),
+        ("::1:7101", "write an IPv6 address in brackets"),
         ("127.0.0.1: 80", "has no valid port"),
     ])
     func invalid(text: String, problem: String) throws {

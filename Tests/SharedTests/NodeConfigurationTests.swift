@@ -152,6 +152,21 @@ struct NodeConfigurationTests {
         #expect(fromCommandLine.domain == "env.example", "no --domain option: the environment's stays")
     }
 
+    @Test("resolve: file < fromEnvironment(dictionary) < command-line overrides")
+    func precedenceWithOverrides() throws {
+        let file = try Self.localFile()
+        let environment = ConfigurationOverrides.fromEnvironment(["MMGS_LOG_LEVEL": "debug", "MMGS_HTTP": "10.0.0.1:9000", "MMGS_NAME": "router-1"])
+        let commandLine = ConfigurationOverrides(values: ["log_level": "error", "name": "router-2"])
+        let fileOnly = try NodeConfiguration.resolve(role: .router, file: file, overrides: ConfigurationOverrides(values: ["name": "router-1"]))
+        let withEnvironment = try NodeConfiguration.resolve(role: .router, file: file, overrides: environment)
+        let withBoth = try NodeConfiguration.resolve(role: .router, file: file, overrides: environment.merging(commandLine))
+        #expect([fileOnly.logLevel, withEnvironment.logLevel, withBoth.logLevel] == ["info", "debug", "error"])
+        #expect([fileOnly.http.description, withEnvironment.http.description, withBoth.http.description]
+                == ["127.0.0.1:8301", "10.0.0.1:9000", "10.0.0.1:9000"])
+        #expect([fileOnly.name, withEnvironment.name, withBoth.name] == ["router-1", "router-1", "router-2"])
+        #expect(withBoth.etunnel.description == "127.0.0.1:7302", "the file entry of the command line's --name")
+    }
+
     @Test("MMGS_CONFIG names the file; --config overrides it")
     func configFromEnvironment() throws {
         let fromEnvironment = try Self.options(["--name", "topology-1"]).resolve(role: .topology, environment: ["MMGS_CONFIG": Fixtures.localClusterPath])

@@ -51,12 +51,9 @@ public final class ChildProcess: Sendable {
 
     /// The first stdout line starting with `prefix`, waiting up to `seconds`.
     public func waitForLine(prefix: String, seconds: Double) async throws -> String {
-        var found: String?
-        let ok = await waitUntil(seconds: seconds) { [output] in
-            output.state.withLock { s in s.lines.first { $0.hasPrefix(prefix) } } != nil
-        }
-        found = output.state.withLock { s in s.lines.first { $0.hasPrefix(prefix) } }
-        guard ok, let found else {
+        let find: @Sendable () -> String? = { [output] in output.state.withLock { s in s.lines.first { $0.hasPrefix(prefix) } } }
+        _ = await waitUntil(seconds: seconds) { find() != nil }
+        guard let found = find() else {
             throw TimeoutError(seconds: seconds, what: "a line starting with '\(prefix)' from pid \(pid) (got \(lines))")
         }
         return found

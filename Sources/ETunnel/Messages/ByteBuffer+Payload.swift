@@ -1,5 +1,21 @@
 import NIOCore
 
+extension String {
+    /// The longest prefix of whole Unicode scalars that fits in `maxBytes` of UTF-8.
+    public func cappedUTF8(_ maxBytes: Int) -> String {
+        guard utf8.count > maxBytes else { return self }
+        var bytes = 0
+        var scalars = String.UnicodeScalarView()
+        for scalar in unicodeScalars {
+            let size = String(scalar).utf8.count
+            guard bytes + size <= maxBytes else { break }
+            bytes += size
+            scalars.append(scalar)
+        }
+        return String(scalars)
+    }
+}
+
 /// Helpers for hand-written payload codecs. Readers throw `badPayload` with what was missing,
 /// so a peer that sends a short or corrupt payload gets an error that says where it broke.
 extension ByteBuffer {

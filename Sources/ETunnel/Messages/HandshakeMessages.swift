@@ -4,6 +4,12 @@ import NIOCore
 enum Handshake {
     static let nonceSize = 32
     static let proofSize = 32
+    static let maxNodeNameBytes = 255
+
+    /// Peer names end up in logs and error messages: keep them short and printable.
+    static func isValidNodeName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= maxNodeNameBytes && !name.unicodeScalars.contains { $0.properties.generalCategory == .control }
+    }
 
     struct Hello: Equatable {
         var minVersion: UInt8
@@ -32,6 +38,7 @@ extension Handshake.Hello: ETunnelMessage {
         self.nonce = try buffer.readPayloadBytes(Handshake.nonceSize, field: "hello.nonce")
         self.receiveWindow = try buffer.readPayloadInteger(UInt32.self, field: "hello.receiveWindow")
         self.nodeName = try buffer.readShortString(field: "hello.nodeName")
+        guard Handshake.isValidNodeName(nodeName) else { throw ETunnelError(.badPayload, "hello.nodeName: 1 to \(Handshake.maxNodeNameBytes) bytes, no control characters") }
     }
 
     func encode(into buffer: inout ByteBuffer) {
@@ -49,6 +56,7 @@ extension Handshake.Challenge: ETunnelMessage {
         self.proof = try buffer.readPayloadBytes(Handshake.proofSize, field: "challenge.proof")
         self.receiveWindow = try buffer.readPayloadInteger(UInt32.self, field: "challenge.receiveWindow")
         self.nodeName = try buffer.readShortString(field: "challenge.nodeName")
+        guard Handshake.isValidNodeName(nodeName) else { throw ETunnelError(.badPayload, "challenge.nodeName: 1 to \(Handshake.maxNodeNameBytes) bytes, no control characters") }
     }
 
     func encode(into buffer: inout ByteBuffer) {
@@ -83,7 +91,7 @@ struct ErrorPayload: ETunnelMessage {
 
     func encode(into buffer: inout ByteBuffer) {
         buffer.writeInteger(error.code.rawValue)
-        // Messages are for humans; cap them so an error frame can never be oversized.
-        buffer.writeShortString(String(error.message.prefix(1024)))
+        // Messages are for humans; cap them in bytes so an error frame can never be oversized.
+        buffer.writeShortString(error.message.cappedUTF8(1024))
     }
 }

@@ -73,49 +73,74 @@ public final class ETunnelPeer: Sendable {
 
     // MARK: Connections
 
+    /// The least loaded established connection; failing that, dials (at once, whatever the
+    /// backoff: the caller wants an answer now) and waits for the dial up to the deadline.
     private func acquire(deadline: NIODeadline) async throws -> ConnectionCore {
-        while true {
-            enum Next { case use(ConnectionCore), wait(EventLoopFuture<ConnectionCore>), fail(ETunnelError) }
-            var dial: [Int] = []
-            let next: Next = state.withLock { s in
-                if s.closed { return .fail(ETunnelError(.shuttingDown, "pool to \(endpoint) is closed")) }
-                var best: ConnectionCore?
-                var bestLoad = Int.max
-                for slot in s.slots {
-                    // `outstanding` is an atomic read; a closed core fails its calls by itself.
-                    if case .ready(let core) = slot {
-                        let load = core.outstanding
-                        if load < bestLoad { best = core; bestLoad = load }
-                    }
+        enum Next { case use(ConnectionCore), wait(EventLoopFuture<ConnectionCore>), fail(ETunnelError) }
+        var dial: [(Int, EventLoopPromise<ConnectionCore>)] = []
+        let next: Next = state.withLock { s in
+            if s.closed { return .fail(ETunnelError(.shuttingDown, "pool to \(endpoint) is closed")) }
+            var best: ConnectionCore?
+            var bestLoad = Int.max
+            for slot in s.slots {
+                if case .ready(let core) = slot, !core.isClosed {
+                    let load = core.outstanding
+                    if load < bestLoad { best = core; bestLoad = load }
                 }
-                if let best { return .use(best) }
-                // Nothing ready: dial idle slots now; wait on one that is connecting.
-                for index in s.slots.indices { if case .idle = s.slots[index] { dial.append(index) } }
-                for index in dial { s.slots[index] = .waiting(until: .distantFuture) }
-                for slot in s.slots { if case .connecting(let future) = slot { return .wait(future) } }
-                if !dial.isEmpty { return .fail(ETunnelError(.peerUnavailable, "")) }
-                let reason = s.lastError.map { ": \($0.message)" } ?? ""
-                return .fail(ETunnelError(.peerUnavailable, "no connection to \(endpoint)\(reason)"))
             }
-            if !dial.isEmpty {
-                for index in dial { connect(slot: index) }
-                continue
+            if let best { return .use(best) }
+            for slot in s.slots { if case .connecting(let future) = slot { return .wait(future) } }
+            // Nothing established or connecting: dial every idle slot, or one waiting out a backoff.
+            var indices = s.slots.indices.filter { if case .idle = s.slots[$0] { true } else { false } }
+            if indices.isEmpty, let waiting = s.slots.indices.first(where: { if case .waiting = s.slots[$0] { true } else { false } }) {
+                indices = [waiting]
             }
-            switch next {
-            case .use(let core):
-                return core
-            case .wait(let future):
-                if NIODeadline.now() >= deadline {
-                    throw ETunnelError(.timedOut, "no connection to \(endpoint) before the deadline")
-                }
-                _ = try? await future.get()
-            case .fail(let error):
-                throw error
+            guard !indices.isEmpty else {
+                return .fail(ETunnelError(.peerUnavailable, "the connections to \(endpoint) just closed"))
             }
+            for index in indices {
+                let promise = group.next().makePromise(of: ConnectionCore.self)
+                s.slots[index] = .connecting(promise.futureResult)
+                dial.append((index, promise))
+            }
+            return .wait(dial[0].1.futureResult)
+        }
+        for (index, promise) in dial { startConnect(slot: index, promise: promise) }
+        switch next {
+        case .use(let core):
+            return core
+        case .fail(let error):
+            throw error
+        case .wait(let future):
+            return try await wait(for: future, deadline: deadline)
         }
     }
 
-    private func connect(slot index: Int) {
+    /// Waits for a dial, but no longer than the caller's deadline, and not after its cancellation.
+    private func wait(for future: EventLoopFuture<ConnectionCore>, deadline: NIODeadline) async throws -> ConnectionCore {
+        let waiter = future.eventLoop.makePromise(of: ConnectionCore.self)
+        future.cascade(to: waiter)
+        let endpoint = self.endpoint
+        let timer = future.eventLoop.scheduleTask(deadline: deadline) {
+            waiter.fail(ETunnelError(.timedOut, "no connection to \(endpoint) before the deadline"))
+        }
+        defer { timer.cancel() }
+        do {
+            return try await withTaskCancellationHandler {
+                try await waiter.futureResult.get()
+            } onCancel: {
+                waiter.fail(ETunnelError(.cancelled, "call to \(endpoint) cancelled while connecting"))
+            }
+        } catch let error as ETunnelError where error.code == .timedOut || error.code == .cancelled || error.code == .shuttingDown {
+            throw error
+        } catch let error as ETunnelError {
+            throw ETunnelError(.peerUnavailable, "no connection to \(endpoint): \(error.message)")
+        } catch {
+            throw ETunnelError(.peerUnavailable, "no connection to \(endpoint): \(error)")
+        }
+    }
+
+    private func startConnect(slot index: Int, promise: EventLoopPromise<ConnectionCore>) {
         let future = ClientBootstrap(group: group)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -132,12 +157,6 @@ public final class ETunnelPeer: Sendable {
                     handler.established.futureResult
                 }
             }
-        let proceed = state.withLock { s -> Bool in
-            guard !s.closed else { return false }
-            s.slots[index] = .connecting(future)
-            return true
-        }
-        guard proceed else { return }
         future.whenComplete { result in
             switch result {
             case .success(let core):
@@ -147,13 +166,20 @@ public final class ETunnelPeer: Sendable {
                     s.failures[index] = 0
                     return true
                 }
-                if !keep { core.close(ETunnelError(.shuttingDown, "pool to \(self.endpoint) is closed")); return }
+                guard keep else {
+                    let error = ETunnelError(.shuttingDown, "pool to \(self.endpoint) is closed")
+                    core.close(error)
+                    promise.fail(error)
+                    return
+                }
                 core.channel.closeFuture.whenComplete { _ in self.connectionLost(slot: index) }
+                promise.succeed(core)
             case .failure(let error):
                 let tunnelError = error as? ETunnelError ?? ETunnelError(.peerUnavailable, "cannot connect to \(self.endpoint): \(error)")
                 self.state.withLock { $0.lastError = tunnelError }
                 self.logger.debug("eTunnel connect failed", metadata: ["peer": "\(self.endpoint)", "error": "\(tunnelError)"])
                 self.connectionLost(slot: index)
+                promise.fail(tunnelError)
             }
         }
     }
@@ -170,11 +196,13 @@ public final class ETunnelPeer: Sendable {
         }
         guard let delay else { return }
         group.next().scheduleTask(in: .nanoseconds(delay.nanoseconds)) {
-            let dial = self.state.withLock { s -> Bool in
-                guard !s.closed, case .waiting = s.slots[index] else { return false }
-                return true
+            let promise: EventLoopPromise<ConnectionCore>? = self.state.withLock { s in
+                guard !s.closed, case .waiting = s.slots[index] else { return nil }
+                let promise = self.group.next().makePromise(of: ConnectionCore.self)
+                s.slots[index] = .connecting(promise.futureResult)
+                return promise
             }
-            if dial { self.connect(slot: index) }
+            if let promise { self.startConnect(slot: index, promise: promise) }
         }
     }
 

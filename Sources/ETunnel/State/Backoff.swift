@@ -1,5 +1,6 @@
-/// Jittered exponential backoff ("full jitter"): the n-th retry waits a uniform random time in
-/// [0, min(cap, base × 2ⁿ)], so peers that lost the same node do not reconnect in lockstep.
+/// Jittered exponential backoff: the n-th retry waits a uniform random time in
+/// [base/2, min(cap, base × 2ⁿ)] ("full jitter" with a floor, so a refusing peer never gets a
+/// tight reconnect loop), so peers that lost the same node do not reconnect in lockstep.
 public struct Backoff: Sendable, Equatable {
     public var base: Duration
     public var cap: Duration

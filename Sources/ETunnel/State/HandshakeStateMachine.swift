@@ -4,9 +4,9 @@ import NIOCore
 /// The authenticated eTunnel handshake, without I/O.
 ///
 ///     client                                   server
-///     HELLO(versions, nonceC, window, nameC) →
-///                 ← CHALLENGE(nonceS, proofS, window, nameS)     proofS = HMAC(secret, "server"|nonceC|nonceS|nameS|nameC)
-///     AUTH(proofC) →                                             proofC = HMAC(secret, "client"|nonceS|nonceC|nameC|nameS)
+///     HELLO(versions, nonceC, windowC, nameC) →
+///                 ← CHALLENGE(nonceS, proofS, windowS, nameS)   proofS = HMAC(secret, "server"|nonceC|nonceS|nameS|nameC|windowC|windowS)
+///     AUTH(proofC) →                                            proofC = HMAC(secret, "client"|nonceS|nonceC|nameC|nameS|windowC|windowS)
 ///                 ← READY
 ///
 /// Each side proves the cluster secret over the other side's fresh nonce, so a non-member fails
@@ -81,24 +81,24 @@ struct HandshakeStateMachine {
                 return fail(.unsupportedVersion, "peer offers versions \(hello.minVersion)...\(hello.maxVersion); this node speaks \(Frame.version)")
             }
             let serverNonce = nonce()
-            let proof = Self.proof(key: key, label: "server", hello.nonce, serverNonce, localName, hello.nodeName)
+            let proof = Self.proof(key: key, label: "server", hello.nonce, serverNonce, localName, hello.nodeName, windows: (hello.receiveWindow, receiveWindow))
             state = .serverAwaitingAuth(clientNonce: hello.nonce, serverNonce: serverNonce, peerName: hello.nodeName, peerWindow: hello.receiveWindow)
             let challenge = Handshake.Challenge(nonce: serverNonce, proof: proof, receiveWindow: receiveWindow, nodeName: localName)
             return .send(.challenge, challenge.encoded())
 
         case let (.clientAwaitingChallenge(clientNonce), .challenge):
             guard let challenge = decode(Handshake.Challenge.self, frame.payload) else { return failed("malformed CHALLENGE") }
-            let expected = Self.proof(key: key, label: "server", clientNonce, challenge.nonce, challenge.nodeName, localName)
+            let expected = Self.proof(key: key, label: "server", clientNonce, challenge.nonce, challenge.nodeName, localName, windows: (receiveWindow, challenge.receiveWindow))
             guard Self.constantTimeEqual(expected, challenge.proof) else {
                 return fail(.authenticationFailed, "server \(challenge.nodeName) could not prove the cluster secret")
             }
-            let proof = Self.proof(key: key, label: "client", challenge.nonce, clientNonce, localName, challenge.nodeName)
+            let proof = Self.proof(key: key, label: "client", challenge.nonce, clientNonce, localName, challenge.nodeName, windows: (receiveWindow, challenge.receiveWindow))
             state = .clientAwaitingReady(peerName: challenge.nodeName, peerWindow: challenge.receiveWindow)
             return .send(.auth, Handshake.Auth(proof: proof).encoded())
 
         case let (.serverAwaitingAuth(clientNonce, serverNonce, peerName, peerWindow), .auth):
             guard let auth = decode(Handshake.Auth.self, frame.payload) else { return failed("malformed AUTH") }
-            let expected = Self.proof(key: key, label: "client", serverNonce, clientNonce, peerName, localName)
+            let expected = Self.proof(key: key, label: "client", serverNonce, clientNonce, peerName, localName, windows: (peerWindow, receiveWindow))
             guard Self.constantTimeEqual(expected, auth.proof) else {
                 return fail(.authenticationFailed, "handshake refused: \(peerName) did not prove the cluster secret")
             }
@@ -132,7 +132,9 @@ struct HandshakeStateMachine {
         try? M.decode(payload)
     }
 
-    static func proof(key: SymmetricKey, label: String, _ first: [UInt8], _ second: [UInt8], _ name1: String, _ name2: String) -> [UInt8] {
+    /// `windows` is (client's window, server's window): binding them stops a man in the middle
+    /// from shrinking or inflating the credit either side grants.
+    static func proof(key: SymmetricKey, label: String, _ first: [UInt8], _ second: [UInt8], _ name1: String, _ name2: String, windows: (UInt32, UInt32)) -> [UInt8] {
         var hmac = HMAC<SHA256>(key: key)
         hmac.update(data: Array("mmgs-etunnel-v1 \(label)".utf8))
         hmac.update(data: first)
@@ -142,6 +144,9 @@ struct HandshakeStateMachine {
             let bytes = Array(name.utf8)
             hmac.update(data: [UInt8(truncatingIfNeeded: bytes.count >> 8), UInt8(truncatingIfNeeded: bytes.count)])
             hmac.update(data: bytes)
+        }
+        for window in [windows.0, windows.1] {
+            hmac.update(data: [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: window >> $0) })
         }
         return Array(hmac.finalize())
     }

@@ -12,7 +12,11 @@ public enum MembershipMethods {
 }
 
 extension ByteBuffer {
+    /// A member state is a u16-length-prefixed record, so fields can be appended to it later
+    /// without breaking readers (they skip what they do not know).
     mutating func writeMemberState(_ state: MemberState) {
+        let lengthIndex = writerIndex
+        writeInteger(UInt16(0))
         writeShortString(state.info.name)
         writeInteger(state.info.role.wireValue)
         writeInteger(state.info.generation)
@@ -26,9 +30,18 @@ extension ByteBuffer {
         }
         writeInteger(state.incarnation)
         writeInteger(state.status.rawValue)
+        setInteger(UInt16(writerIndex - lengthIndex - 2), at: lengthIndex)
     }
 
     mutating func readMemberState() throws(ETunnelError) -> MemberState {
+        let length = try readPayloadInteger(UInt16.self, field: "member.length")
+        guard var record = readSlice(length: Int(length)) else {
+            throw ETunnelError(.badPayload, "member.length: \(length) bytes announced, \(readableBytes) present")
+        }
+        return try record.readMemberStateFields()
+    }
+
+    private mutating func readMemberStateFields() throws(ETunnelError) -> MemberState {
         let name = try readShortString(field: "member.name")
         let roleByte = try readPayloadInteger(UInt8.self, field: "member.role")
         guard let role = NodeRole(wireValue: roleByte) else { throw ETunnelError(.badPayload, "member.role: unknown role \(roleByte)") }

@@ -169,7 +169,11 @@ public struct SWIMInstance: Sendable {
 
     /// The direct ping failed (timeout or refused connection): probe through others.
     public mutating func onPingFailed(sequence: UInt64, now: UInt64) -> [Directive] {
-        guard case .direct(let targetName)? = probes[sequence], let target = members[targetName] else { return [] }
+        guard case .direct(let targetName)? = probes[sequence] else { return [] }
+        guard let target = members[targetName] else {
+            probes[sequence] = nil
+            return []
+        }
         let helpers = chooseHelpers(excluding: targetName)
         guard !helpers.isEmpty else {
             probes[sequence] = nil
@@ -219,21 +223,26 @@ public struct SWIMInstance: Sendable {
     }
 
     private mutating func expireSuspicions(now: UInt64, into directives: inout [Directive]) {
-        let timeout = UInt64(scaled(settings.suspicionTimeout).components.seconds) * 1_000_000_000
-            + UInt64(scaled(settings.suspicionTimeout).components.attoseconds / 1_000_000_000)
-        for (name, since) in suspectedAt where now >= since + timeout {
+        let timeout = Self.nanoseconds(scaled(settings.suspicionTimeout))
+        // Sorted, so that several suspicions expiring on one tick come out in a fixed order.
+        for (name, since) in suspectedAt.sorted(by: { ($0.value, $0.key) < ($1.value, $1.key) }) where now >= since + timeout {
             guard let member = members[name], member.status == .suspect else { suspectedAt[name] = nil; continue }
             merge(MemberState(info: member.info, incarnation: member.incarnation, status: .down), now: now, into: &directives)
         }
     }
 
     private mutating func forgetLongDown(now: UInt64) {
-        let limit = UInt64(settings.forgetDownAfter.components.seconds) * 1_000_000_000
-        for (name, since) in downAt where now >= since + limit {
+        let limit = Self.nanoseconds(settings.forgetDownAfter)
+        for (name, since) in downAt.sorted(by: { ($0.value, $0.key) < ($1.value, $1.key) }) where now >= since + limit {
             members[name] = nil
             downAt[name] = nil
             gossip[name] = nil
         }
+    }
+
+    static func nanoseconds(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds / 1_000_000_000))
     }
 
     // MARK: Being probed

@@ -13,7 +13,9 @@ public struct ViewPublisher: Sendable {
     }
 
     public static func leader(of members: [MemberState]) -> String? {
-        members.filter { $0.info.role == .topology && $0.status == .up }.map(\.name).min()
+        // A suspect publisher keeps publishing: a false suspicion must not make two managers
+        // publish; a real failure turns it down within the suspicion timeout.
+        members.filter { $0.info.role == .topology && $0.status != .down }.map(\.name).min()
     }
 
     /// The view to publish now, or nil when this manager is not the leader or nothing changed.

@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CONFIG ?= debug
 SWIFT_BUILD_FLAGS ?=
 BIN := .build/$(CONFIG)
-APT_PACKAGES := libsystemd-dev pkg-config curl
+APT_PACKAGES := libsystemd-dev libexpat1-dev pkg-config curl
 PY_PACKAGES := pytest==9.0.3
 
 .PHONY: run test deps build swift-test integration-test bench-etunnel clean

@@ -43,9 +43,24 @@ let package = Package(
             name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]),
 
+        .systemLibrary(
+            name: "CExpat", path: "Sources/CExpat", pkgConfig: "expat",
+            providers: [.apt(["libexpat1-dev"])]),
+
         // MARK: Pure foundations (no I/O)
         .target(name: "MMGSShared", dependencies: [log], path: "Sources/Shared", swiftSettings: swiftSettings),
         .target(name: "Placement", dependencies: ["MMGSShared"], swiftSettings: swiftSettings),
+        // XMPP without sockets: streaming XML (expat), JIDs, stanza headers, errors, SASL/SCRAM.
+        .target(
+            name: "XMPPCore",
+            dependencies: [
+                "CExpat", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            path: "Sources/XMPP", swiftSettings: swiftSettings),
+        // Durable state without a database: segmented append-only logs with CRC and group commit.
+        .target(name: "Journal", dependencies: [log], swiftSettings: swiftSettings),
 
         // MARK: eTunnel, the inter-node RPC
         .target(
@@ -103,5 +118,7 @@ let package = Package(
         .testTarget(name: "PlacementTests", dependencies: ["Placement"], swiftSettings: swiftSettings),
         .testTarget(name: "MembershipTests", dependencies: ["Membership", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "SharedTests", dependencies: ["MMGSShared", "NodeRuntime"], swiftSettings: swiftSettings),
+        .testTarget(name: "XMPPCoreTests", dependencies: ["XMPPCore", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
+        .testTarget(name: "JournalTests", dependencies: ["Journal"], swiftSettings: swiftSettings),
     ]
 )

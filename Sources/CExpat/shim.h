@@ -1,0 +1,4 @@
+#ifndef MMGS_CEXPAT_SHIM_H
+#define MMGS_CEXPAT_SHIM_H
+#include <expat.h>
+#endif

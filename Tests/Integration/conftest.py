@@ -39,7 +39,14 @@ def exe(name: str) -> str:
 # `mmgs run` records the cluster it runs in $XDG_RUNTIME_DIR/mmgs-$UID/current-cluster (else
 # /tmp/mmgs-$UID/…) and mmgsctl falls back to it: the tests' processes get their own runtime
 # directory so they never overwrite the pointer of a developer's `make run`.
-RUNTIME_DIR = tempfile.mkdtemp(prefix="mmgs-itest-runtime-")
+_runtime_dir: list[str] = []
+
+
+def runtime_dir() -> str:
+    """The tests' private XDG_RUNTIME_DIR, created on first use, removed at session end."""
+    if not _runtime_dir:
+        _runtime_dir.append(tempfile.mkdtemp(prefix="mmgs-itest-runtime-"))
+    return _runtime_dir[0]
 
 
 def child_env() -> dict:
@@ -50,7 +57,7 @@ def child_env() -> dict:
     env.pop("NOTIFY_SOCKET", None)
     env.pop("WATCHDOG_USEC", None)
     env.pop("WATCHDOG_PID", None)
-    env["XDG_RUNTIME_DIR"] = RUNTIME_DIR
+    env["XDG_RUNTIME_DIR"] = runtime_dir()
     return env
 
 
@@ -560,7 +567,8 @@ def pytest_terminal_summary(terminalreporter):
 
 
 def pytest_sessionfinish(session):
-    shutil.rmtree(RUNTIME_DIR, ignore_errors=True)
+    for path in _runtime_dir:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def pytest_sessionstart(session):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, RUNTIME_DIR, child_env, ctl, exe, health, members, pid_alive, report, wait_until
+from conftest import BIN, child_env, ctl, exe, health, members, pid_alive, report, runtime_dir, wait_until
 
 NODE_LINE = re.compile(r"^\s+(\S+)\s+(topology|frontend|router|transport)\s+pid (\d+)\b")
 
@@ -158,7 +158,7 @@ def test_launcher_runs_reports_death_and_stops(launcher_cluster):
 
     # The launcher records the running cluster (here in the tests' private runtime directory)
     # and a bare `mmgsctl topology`, from a directory without deploy/local/cluster.json, finds it.
-    pointer = Path(RUNTIME_DIR) / f"mmgs-{os.getuid()}" / "current-cluster"
+    pointer = Path(runtime_dir()) / f"mmgs-{os.getuid()}" / "current-cluster"
     assert pointer.exists() and pointer.read_text().strip() == str(c.file), f"{pointer}: {pointer.read_text() if pointer.exists() else 'missing'}"
     bare = ctl("topology", "--json")
     assert bare.returncode == 0, f"mmgsctl topology with no flags: {bare.stderr}"

@@ -10,6 +10,8 @@ struct PlacementCommand: AsyncParsableCommand {
     @Option(help: "Also hash KEY-0 … KEY-(N-1) and print their digest.") var keys = 0
     @Option(help: "Key prefix for --keys.") var prefix = "key-"
     @Argument(help: "Keys whose owner to print.") var explicitKeys: [String] = []
+    @Flag(help: "Also read keys, one per line, from standard input (for many keys: arguments do not scale).")
+    var stdin = false
 
     func validate() throws {
         guard !nodes.split(separator: ",").isEmpty else { throw ValidationError("--nodes needs at least one name") }
@@ -18,7 +20,15 @@ struct PlacementCommand: AsyncParsableCommand {
 
     func run() {
         let table = PlacementTable(epoch: 0, nodes: nodes.split(separator: ",").map { PlacementNode(name: String($0)) })
-        for key in explicitKeys { print("\(key) \(table.owner(of: key) ?? "-")") }
+        var output = ""
+        for key in explicitKeys { output += "\(key) \(table.owner(of: key) ?? "-")\n" }
+        if stdin {
+            while let line = readLine(strippingNewline: true) {
+                guard !line.isEmpty else { continue }
+                output += "\(line) \(table.owner(of: line) ?? "-")\n"
+            }
+        }
+        print(output, terminator: "")
         if keys > 0 {
             // FNV-1a over "key owner\n" lines: equal digests mean equal owners for every key.
             var digest: UInt64 = 0xcbf2_9ce4_8422_2325

@@ -78,6 +78,7 @@ public final class Launcher: Sendable {
         _ = sources
         Self.say("stopping \(children.withLock { $0.count }) nodes…")
         stopAll()
+        forgetCurrentCluster()
         Self.say("stopped")
         return 0
     }
@@ -132,6 +133,14 @@ public final class Launcher: Sendable {
         let absolute = URL(fileURLWithPath: options.clusterFile).standardizedFileURL.path
         try? FileManager.default.createDirectory(atPath: (pointer as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try? absolute.write(toFile: pointer, atomically: true, encoding: .utf8)
+    }
+
+    private func forgetCurrentCluster() {
+        let pointer = ClusterFile.currentLocalClusterPointer
+        let absolute = URL(fileURLWithPath: options.clusterFile).standardizedFileURL.path
+        if let recorded = try? String(contentsOfFile: pointer, encoding: .utf8), recorded == absolute {
+            try? FileManager.default.removeItem(atPath: pointer)
+        }
     }
 
     static func tail(of path: String, lines: Int) -> [String] {

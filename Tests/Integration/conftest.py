@@ -170,8 +170,9 @@ def ctl_json(*args, timeout: float = 20.0):
 
 
 def placement_owners(nodes, keys) -> dict:
-    """KEY → OWNER from `mmgsctl placement --nodes … KEY…` (offline)."""
-    result = ctl("placement", "--nodes", ",".join(nodes), *keys, timeout=60)
+    """KEY → OWNER from `mmgsctl placement --nodes … --stdin` (offline), keys on standard input."""
+    result = subprocess.run([exe("mmgsctl"), "placement", "--nodes", ",".join(nodes), "--stdin"], input="\n".join(keys) + "\n",
+                            capture_output=True, text=True, timeout=60, env=child_env(), cwd="/")
     assert result.returncode == 0, f"mmgsctl placement failed: {result.stderr}"
     owners = {}
     for line in result.stdout.splitlines():

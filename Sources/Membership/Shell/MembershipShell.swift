@@ -68,7 +68,9 @@ public actor MembershipShell {
                 }
             }
         }
-        await leave()
+        // The service task is cancelled by now, and a cancelled task's calls fail at once: say
+        // goodbye from a fresh task, which does not inherit the cancellation.
+        await Task { await self.leave() }.value
     }
 
     private func tickLoop() async {
@@ -209,12 +211,19 @@ public actor MembershipShell {
 
     // MARK: Views
 
-    /// Adopts a pushed or pulled view if it is newer, and learns its members.
-    public func adopt(_ view: ClusterView) {
-        lastViewAt = clock.now
-        guard viewCache.adopt(view) else { return }
-        logger.info("adopted view", metadata: ["epoch": "\(view.epoch)", "publisher": "\(view.publisher)", "members": "\(view.members.count)"])
+    /// Learns the members of any view (SWIM's precedence rules discard stale states) and adopts
+    /// it if it is newer. Returns our view when it is newer than the one offered, so that a
+    /// manager restarted with a lower epoch catches up instead of being ignored.
+    @discardableResult
+    public func adopt(_ view: ClusterView) -> ClusterView? {
         submit(swim.merge(view.members, now: now))
+        guard viewCache.adopt(view) else {
+            if let current = viewCache.view, current.isNewer(than: view) { return current }
+            return nil
+        }
+        lastViewAt = clock.now
+        logger.info("adopted view", metadata: ["epoch": "\(view.epoch)", "publisher": "\(view.publisher)", "members": "\(view.members.count)"])
+        return nil
     }
 
     private func pullViewIfStale() async {
@@ -228,7 +237,11 @@ public actor MembershipShell {
         for endpoint in endpoints {
             if let answer = try? await client.peer(endpoint).call(MembershipMethods.viewGet, ByteBuffer(), timeout: .milliseconds(500)),
                let view = try? ClusterView.decode(answer) {
-                adopt(view)
+                if let newer = adopt(view) {
+                    // The manager is behind (restarted): hand it our view and ourselves.
+                    _ = try? await client.peer(endpoint).call(MembershipMethods.viewPush, newer.encoded(), timeout: .milliseconds(500))
+                    _ = try? await client.peer(endpoint).call(MembershipMethods.join, MemberMessage(member: swim.myself).encoded(), timeout: .milliseconds(500))
+                }
                 return
             }
         }
@@ -257,7 +270,12 @@ public actor MembershipShell {
     }
 
     private nonisolated func workContinuationPush(peer: ETunnelPeer, payload: ByteBuffer) {
-        Task { try? await peer.call(MembershipMethods.viewPush, payload, timeout: .milliseconds(500)) }
+        Task {
+            // A member that knows a newer view answers with it (we restarted behind it).
+            guard let answer = try? await peer.call(MembershipMethods.viewPush, payload, timeout: .milliseconds(500)),
+                  answer.readableBytes > 0, let newer = try? ClusterView.decode(answer) else { return }
+            await self.adopt(newer)
+        }
     }
 }
 
@@ -277,8 +295,8 @@ extension MembershipShell {
             return try await self.handleJoin(message).encoded()
         })
         methods.register(MembershipMethods.viewPush, async: { call in
-            await self.adopt(try ClusterView.decode(call.payload))
-            return ByteBuffer()
+            let newer = await self.adopt(try ClusterView.decode(call.payload))
+            return newer?.encoded() ?? ByteBuffer()
         })
         methods.register(MembershipMethods.viewGet) { call in
             guard let view = self.viewCache.view else {

@@ -68,6 +68,9 @@ let package = Package(
             dependencies: nio + [log, metrics, .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
 
+        // The private community's eTunnel payloads, shared by front-ends, routers and mmgsctl.
+        .target(name: "StanzaRouting", dependencies: ["ETunnel", "MMGSShared", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
+
         // MARK: Membership (SWIM state machine + eTunnel shell) and the topology manager
         .target(
             name: "Membership",
@@ -87,7 +90,7 @@ let package = Package(
 
         // MARK: The roles (libraries; executables below are one file each)
         .target(name: "MMGSFrontEnd", dependencies: ["NodeRuntime", "Placement"], path: "Sources/FrontEnd", swiftSettings: swiftSettings),
-        .target(name: "MMGSRouter", dependencies: ["NodeRuntime", "Placement"], path: "Sources/Router", swiftSettings: swiftSettings),
+        .target(name: "MMGSRouter", dependencies: ["NodeRuntime", "Placement", "StanzaRouting", "Journal", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")], path: "Sources/Router", swiftSettings: swiftSettings),
         .target(name: "MMGSTransport", dependencies: ["NodeRuntime", "Placement"], path: "Sources/Transport", swiftSettings: swiftSettings),
         .target(
             name: "AdminCLI",
@@ -120,5 +123,6 @@ let package = Package(
         .testTarget(name: "SharedTests", dependencies: ["MMGSShared", "NodeRuntime"], swiftSettings: swiftSettings),
         .testTarget(name: "XMPPCoreTests", dependencies: ["XMPPCore", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(name: "JournalTests", dependencies: ["Journal"], swiftSettings: swiftSettings),
+        .testTarget(name: "RouterTests", dependencies: ["MMGSRouter", "StanzaRouting", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
     ]
 )

@@ -9,7 +9,7 @@ public struct FrontEndModule: RoleModule {
 
     public var role: NodeRole { .frontend }
 
-    public func register(into methods: inout ETunnelMethods, context: NodeContext) {
+    public func register(into methods: inout ETunnelMethods, context: NodeContext) throws {
         PathTracer(context: context, role: .frontend, next: .router).register(into: &methods)
     }
 

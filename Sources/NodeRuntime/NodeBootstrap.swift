@@ -52,7 +52,7 @@ public enum NodeBootstrap {
 
         var methods = ETunnelMethods()
         shell.register(into: &methods)
-        module.register(into: &methods, context: context)
+        try module.register(into: &methods, context: context)
 
         let server: ETunnelServer
         do {

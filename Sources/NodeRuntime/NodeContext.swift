@@ -20,7 +20,8 @@ public struct NodeContext: Sendable {
 /// beside membership (a front-end's device listener, for instance).
 public protocol RoleModule: Sendable {
     var role: NodeRole { get }
-    func register(into methods: inout ETunnelMethods, context: NodeContext)
+    /// Registers the role's methods; may open the role's state (a router's journal) and throw.
+    func register(into methods: inout ETunnelMethods, context: NodeContext) throws
     func services(context: NodeContext) -> [any Service]
     /// Extra endpoints to advertise in the view (e.g. "xmpp").
     func endpoints(configuration: NodeConfiguration) -> [String: String]

@@ -18,6 +18,8 @@ public struct NodeOptions: ParsableArguments, Sendable {
     public var http: String?
     @Option(name: .long, help: "Front-ends: device (XMPP) listen address. Env: MMGS_XMPP.")
     public var xmpp: String?
+    @Option(name: .long, help: "Routers: journal directory (default data/NAME). Env: MMGS_DATA.")
+    public var data: String?
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical. Env: MMGS_LOG_LEVEL.")
     public var logLevel: String?
 
@@ -32,6 +34,7 @@ public struct NodeOptions: ParsableArguments, Sendable {
         values["http"] = http
         values["xmpp"] = xmpp
         values["log_level"] = logLevel
+        values["data"] = data
         return ConfigurationOverrides(values: values)
     }
 

@@ -1,14 +1,103 @@
 import ETunnel
+import Logging
 import MMGSShared
+import NIOCore
 import NodeRuntime
+import ServiceLifecycle
+import StanzaRouting
+import Synchronization
 
 /// The router role: the switching core, owner of the users whose bare JIDs hash to it.
 public struct RouterModule: RoleModule {
+    private let holder = Holder()
+
+    final class Holder: Sendable {
+        let router = Mutex<CommunityRouter?>(nil)
+    }
+
     public init() {}
 
     public var role: NodeRole { .router }
 
-    public func register(into methods: inout ETunnelMethods, context: NodeContext) {
+    public func register(into methods: inout ETunnelMethods, context: NodeContext) throws {
         PathTracer(context: context, role: .router, next: .transport).register(into: &methods)
+        let router = try CommunityRouter(context: context, dataDirectory: context.configuration.dataDirectory)
+        holder.router.withLock { $0 = router }
+        router.register(into: &methods)
+    }
+
+    public func services(context: NodeContext) -> [any Service] {
+        guard let router = holder.router.withLock({ $0 }) else { return [] }
+        return [RouterService(router: router, context: context)]
+    }
+}
+
+/// Drops the sessions of front-ends that leave the view; closes the journal at shutdown.
+struct RouterService: Service {
+    let router: CommunityRouter
+    let context: NodeContext
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            var known: Set<String> = []
+            while !Task.isCancelled {
+                if let view = context.viewCache.view {
+                    let live = Set(view.live(.frontend).map(\.name))
+                    for gone in known.subtracting(live) { await router.frontendLeft(gone) }
+                    known = live
+                }
+                try? await Task.sleep(for: .milliseconds(250))
+            }
+        }
+        await router.close()
+    }
+}
+
+extension CommunityRouter {
+    nonisolated func register(into methods: inout ETunnelMethods) {
+        methods.register(RoutingMethods.devicePut, async: { call in
+            try await self.devicePut(DevicePut.decode(call.payload)).encoded()
+        })
+        methods.register(RoutingMethods.deviceGet, async: { call in
+            let jid = try JIDMessage.decode(call.payload).jid
+            guard let device = await self.device(jid) else { throw ETunnelError(.refused, "no device \(jid)") }
+            return device.encoded()
+        })
+        methods.register(RoutingMethods.deviceRemove, async: { call in
+            try await self.deviceRemove(JIDMessage.decode(call.payload).jid)
+            return ByteBuffer()
+        })
+        methods.register(RoutingMethods.deviceList, async: { _ in
+            await DeviceList(devices: self.deviceList()).encoded()
+        })
+        methods.register(RoutingMethods.credentials, async: { call in
+            try await self.credentials(JIDMessage.decode(call.payload).jid).encoded()
+        })
+        methods.register(RoutingMethods.sessionOpen, async: { call in
+            try await self.openSession(SessionOpen.decode(call.payload)).encoded()
+        })
+        methods.register(RoutingMethods.sessionClose, async: { call in
+            await self.closeSession(try SessionRef.decode(call.payload))
+            return ByteBuffer()
+        })
+        methods.register(RoutingMethods.presence, async: { call in
+            await self.presence(try PresenceUpdate.decode(call.payload))
+            return ByteBuffer()
+        })
+        methods.register(RoutingMethods.rosterGet, async: { call in
+            try await self.rosterItems(JIDMessage.decode(call.payload).jid).encoded()
+        })
+        methods.register(RoutingMethods.rosterSet, async: { call in
+            try await self.rosterSet(RosterSet.decode(call.payload))
+            return ByteBuffer()
+        })
+        methods.register(RoutingMethods.route, async: { call in
+            await self.route(try RoutedStanza.decode(call.payload))
+            return ByteBuffer()
+        })
+        methods.register(RoutingMethods.probe, async: { call in
+            await self.answerProbe(try PresenceProbe.decode(call.payload))
+            return ByteBuffer()
+        })
     }
 }

@@ -18,6 +18,8 @@ public struct ClusterFile: Sendable, Equatable {
         public var etunnel: HostPort?
         public var http: HostPort?
         public var xmpp: HostPort?
+        /// Routers: where the journal lives (relative paths are relative to the working directory).
+        public var data: String?
     }
 
     public var path: String
@@ -38,7 +40,7 @@ public struct ClusterFile: Sendable, Equatable {
     }
 
     static let topKeys: Set<String> = ["cluster", "domain", "secret", "secret_file", "log_level", "seeds", "membership", "nodes"]
-    static let nodeKeys: Set<String> = ["name", "role", "etunnel", "http", "xmpp"]
+    static let nodeKeys: Set<String> = ["name", "role", "etunnel", "http", "xmpp", "data"]
     static let membershipKeys: Set<String> = ["probe_interval_ms", "suspicion_timeout_ms"]
 
     public static func load(path: String) throws(ConfigurationError) -> ClusterFile {
@@ -113,7 +115,7 @@ public struct ClusterFile: Sendable, Equatable {
                 guard let text = try string(dict, key, place) else { return nil }
                 return try HostPort.parse(text, field: "\(place).\(key)")
             }
-            nodes.append(Node(name: name, role: role, etunnel: try endpoint("etunnel"), http: try endpoint("http"), xmpp: try endpoint("xmpp")))
+            nodes.append(Node(name: name, role: role, etunnel: try endpoint("etunnel"), http: try endpoint("http"), xmpp: try endpoint("xmpp"), data: try string(dict, "data", place)))
         }
         let logLevel = try string(top, "log_level", path)
         return ClusterFile(

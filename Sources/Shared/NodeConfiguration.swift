@@ -15,6 +15,8 @@ public struct NodeConfiguration: Sendable, Equatable {
     /// Front-ends only: where devices connect.
     public var xmpp: HostPort?
     public var logLevel: String
+    /// Routers: the journal directory.
+    public var dataDirectory: String
     public var probeIntervalMillis: Int
     public var suspicionTimeoutMillis: Int
 
@@ -30,7 +32,7 @@ public struct ConfigurationOverrides: Sendable {
     public static let keys: [(key: String, env: String)] = [
         ("name", "MMGS_NAME"), ("secret", "MMGS_SECRET"), ("seeds", "MMGS_SEEDS"),
         ("etunnel", "MMGS_ETUNNEL"), ("http", "MMGS_HTTP"), ("xmpp", "MMGS_XMPP"),
-        ("log_level", "MMGS_LOG_LEVEL"), ("domain", "MMGS_DOMAIN"),
+        ("log_level", "MMGS_LOG_LEVEL"), ("domain", "MMGS_DOMAIN"), ("data", "MMGS_DATA"),
     ]
 
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> ConfigurationOverrides {
@@ -110,7 +112,7 @@ extension NodeConfiguration {
         return NodeConfiguration(
             name: name, role: role, clusterName: file?.cluster ?? "mmgs", domain: o["domain"] ?? file?.domain ?? "mmgs.local",
             secret: secret, seeds: seeds, etunnel: etunnel, http: http, xmpp: role == .frontend ? xmpp : nil,
-            logLevel: logLevel, probeIntervalMillis: file?.probeIntervalMillis ?? 200,
+            logLevel: logLevel, dataDirectory: o["data"] ?? entry?.data ?? "data/\(name)", probeIntervalMillis: file?.probeIntervalMillis ?? 200,
             suspicionTimeoutMillis: file?.suspicionTimeoutMillis ?? 800)
     }
 }

@@ -10,5 +10,5 @@ public struct TopologyModule: RoleModule {
 
     public var role: NodeRole { .topology }
 
-    public func register(into methods: inout ETunnelMethods, context: NodeContext) {}
+    public func register(into methods: inout ETunnelMethods, context: NodeContext) throws {}
 }

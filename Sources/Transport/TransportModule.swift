@@ -8,7 +8,7 @@ public struct TransportModule: RoleModule {
 
     public var role: NodeRole { .transport }
 
-    public func register(into methods: inout ETunnelMethods, context: NodeContext) {
+    public func register(into methods: inout ETunnelMethods, context: NodeContext) throws {
         PathTracer(context: context, role: .transport, next: nil).register(into: &methods)
     }
 }

@@ -1,0 +1,112 @@
+import ETunnel
+import NIOCore
+import StanzaRouting
+
+extension CommunityRouter {
+    /// A stanza for a bare JID this router owns (RFC 6121 §8.5, local domain).
+    func route(_ stanza: RoutedStanza) async {
+        let bare = Self.bare(stanza.to)
+        let resource = Self.resource(stanza.to)
+        guard data.devices[bare] != nil else {
+            // §8.5.1: no such user. Presence is dropped silently, the rest answered.
+            if stanza.kind != .presence { await bounce(stanza, condition: "service-unavailable") }
+            return
+        }
+        switch stanza.kind {
+        case .message: await routeMessage(stanza, bare: bare, resource: resource)
+        case .iq: await routeIQ(stanza, bare: bare, resource: resource)
+        case .presence: await inboundPresence(stanza, bare: bare, resource: resource)
+        }
+    }
+
+    private func routeMessage(_ stanza: RoutedStanza, bare: String, resource: String?) async {
+        let type = stanza.type ?? "normal"
+        if let resource, let session = sessions.session(bare: bare, resource: resource) {
+            if await deliverStanza(stanza.stanza, to: session.address) { return }
+        }
+        if type == "error" { return }
+        if resource != nil && type == "groupchat" {
+            await bounce(stanza, condition: "service-unavailable")
+            return
+        }
+        var delivered = false
+        for target in sessions.messageTargets(of: bare) where await deliverStanza(stanza.stanza, to: target.address) {
+            delivered = true
+        }
+        guard !delivered else { return }
+        // §8.5.2.2: chat and normal messages are kept for later; headline and groupchat are not.
+        guard type == "chat" || type == "normal" else { return }
+        await storeOffline(owner: bare, stanza: stanza.stanza)
+    }
+
+    private func routeIQ(_ stanza: RoutedStanza, bare: String, resource: String?) async {
+        if let resource, let session = sessions.session(bare: bare, resource: resource),
+           await deliverStanza(stanza.stanza, to: session.address) {
+            return
+        }
+        // An IQ to a bare JID is answered by the server on the user's behalf; nothing of the
+        // user's own is served yet, and a gone resource cannot answer.
+        await bounce(stanza, condition: "service-unavailable")
+    }
+
+    func storeOffline(owner: String, stanza: ByteBuffer) async {
+        let item = OfflineItem(millis: Self.nowMillis, stanza: stanza)
+        do {
+            try await store.append(.offlineAppend, OfflineRecord(owner: owner, millis: item.millis, stanza: stanza))
+            data.offline[owner, default: []].append(item)
+        } catch {
+            logger.error("could not store an offline message", metadata: ["owner": "\(owner)", "error": "\(error)"])
+        }
+    }
+
+    /// Delivers the offline queue to a session that just became available; what cannot be
+    /// delivered stays queued.
+    func flushOffline(owner: String, to address: SessionAddress) async {
+        guard let items = data.offline[owner], !items.isEmpty else { return }
+        var delivered = 0
+        for item in items {
+            guard await deliverStanza(item.stanza, to: address, delayMillis: item.millis) else { break }
+            delivered += 1
+        }
+        guard delivered > 0 else { return }
+        do {
+            try await store.append(.offlineClear, JIDMessage(jid: owner))
+            let rest = Array(items.dropFirst(delivered))
+            for item in rest {
+                try await store.append(.offlineAppend, OfflineRecord(owner: owner, millis: item.millis, stanza: item.stanza))
+            }
+            // Items queued meanwhile (during the awaits above) stay too.
+            let arrived = (data.offline[owner] ?? []).dropFirst(items.count)
+            data.offline[owner] = rest + arrived
+            if data.offline[owner]?.isEmpty == true { data.offline[owner] = nil }
+        } catch {
+            logger.error("could not record offline delivery", metadata: ["owner": "\(owner)", "error": "\(error)"])
+        }
+    }
+
+    // MARK: Stanzas the router writes itself
+
+    static func escape(_ value: String) -> String {
+        var out = ""
+        out.reserveCapacity(value.utf8.count)
+        for character in value {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "'": out += "&apos;"
+            case "\"": out += "&quot;"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+
+    static func presenceStanza(from: String, to: String?, type: String?) -> ByteBuffer {
+        var xml = "<presence from='\(escape(from))'"
+        if let to { xml += " to='\(escape(to))'" }
+        if let type { xml += " type='\(escape(type))'" }
+        xml += "/>"
+        return ByteBuffer(string: xml)
+    }
+}

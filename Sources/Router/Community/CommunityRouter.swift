@@ -1,0 +1,159 @@
+import ETunnel
+import Foundation
+import Logging
+import MMGSShared
+import Membership
+import NIOCore
+import NodeRuntime
+import StanzaRouting
+
+/// The private community's switching core on one router: devices, sessions, rosters and
+/// offline queues of the bare JIDs this router owns. It routes on headers and raw bytes only;
+/// the few stanzas it creates itself (unavailable presence, subscription answers) are built
+/// from strings, never parsed.
+public actor CommunityRouter {
+    let context: NodeContext
+    let store: RouterStore
+    var data: RouterData
+    var sessions = SessionTable()
+    let logger: Logger
+
+    public init(context: NodeContext, dataDirectory: String) throws {
+        self.context = context
+        self.logger = context.logger
+        let (store, data) = try RouterStore.open(directory: dataDirectory, logger: context.logger)
+        self.store = store
+        self.data = data
+    }
+
+    public func close() async { await store.journal.close() }
+
+    static func bare(_ jid: String) -> String {
+        jid.split(separator: "/", maxSplits: 1).first.map(String.init) ?? jid
+    }
+
+    static func resource(_ jid: String) -> String? {
+        let parts = jid.split(separator: "/", maxSplits: 1)
+        return parts.count == 2 ? String(parts[1]) : nil
+    }
+
+    static var nowMillis: UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
+
+    // MARK: Devices
+
+    func devicePut(_ request: DevicePut) async throws -> DeviceRecord {
+        var device = request.device
+        let existing = data.devices[device.bareJID]
+        switch request.mode {
+        case .create:
+            guard existing == nil else { throw ETunnelError(.refused, "device \(device.bareJID) already exists") }
+        case .update:
+            guard let existing else { throw ETunnelError(.refused, "no device \(device.bareJID)") }
+            device.createdMillis = existing.createdMillis
+            if device.credentials.isEmpty { device.credentials = existing.credentials }
+        }
+        try await store.append(.devicePut, device)
+        data.devices[device.bareJID] = device
+        if !device.enabled {
+            for session in sessions.sessions(of: device.bareJID) {
+                await kill(session.address, condition: "policy-violation", text: "this device has been disabled")
+                _ = sessions.close(bare: device.bareJID, resource: session.resource, address: session.address)
+            }
+        }
+        return device
+    }
+
+    func deviceRemove(_ jid: String) async throws {
+        guard data.devices[jid] != nil else { throw ETunnelError(.refused, "no device \(jid)") }
+        try await store.append(.deviceRemove, JIDMessage(jid: jid))
+        data.devices[jid] = nil
+        data.offline[jid] = nil
+        for session in sessions.sessions(of: jid) {
+            await kill(session.address, condition: "not-authorized", text: "this device has been removed")
+            _ = sessions.close(bare: jid, resource: session.resource, address: session.address)
+        }
+    }
+
+    func device(_ jid: String) -> DeviceRecord? { data.devices[jid] }
+
+    func deviceList() -> [DeviceRecord] { data.devices.values.sorted { $0.bareJID < $1.bareJID } }
+
+    func credentials(_ jid: String) -> CredentialsAnswer {
+        guard let device = data.devices[jid] else { return CredentialsAnswer(status: .unknown, credentials: []) }
+        return CredentialsAnswer(status: device.enabled ? .enabled : .disabled, credentials: device.credentials)
+    }
+
+    // MARK: Sessions
+
+    func openSession(_ request: SessionOpen) async throws -> SessionRef {
+        guard let device = data.devices[request.bareJID], device.enabled else {
+            throw ETunnelError(.refused, "\(request.bareJID) may not log in")
+        }
+        let opened = sessions.open(bare: request.bareJID, resource: request.resource, address: request.address)
+        if let replaced = opened.replaced {
+            await kill(replaced.address, condition: "conflict", text: "replaced by a new session of the same resource")
+        }
+        return SessionRef(bareJID: request.bareJID, resource: opened.resource, address: request.address)
+    }
+
+    func closeSession(_ ref: SessionRef) async {
+        guard let entry = sessions.close(bare: ref.bareJID, resource: ref.resource, address: ref.address) else { return }
+        if entry.available { await broadcastUnavailable(bare: ref.bareJID, resource: ref.resource) }
+    }
+
+    /// Every session of a front-end that left the view is gone.
+    func frontendLeft(_ name: String) async {
+        for (bare, entry) in sessions.removeAll(frontend: name) where entry.available {
+            await broadcastUnavailable(bare: bare, resource: entry.resource)
+        }
+    }
+
+    // MARK: I/O helpers
+
+    func peer(named name: String) -> ETunnelPeer? {
+        guard let member = context.viewCache.view?.member(named: name), member.status != .down,
+              let endpoint = member.info.etunnel.flatMap(ETunnelEndpoint.init) else { return nil }
+        return context.client.peer(endpoint)
+    }
+
+    /// Puts something on one stream; false when the stream or its front-end is gone.
+    func deliver(_ address: SessionAddress, _ delivery: Delivery) async -> Bool {
+        guard let peer = peer(named: address.frontend) else { return false }
+        guard var answer = try? await peer.call(RoutingMethods.deliver, delivery.encoded(), timeout: .seconds(3)) else { return false }
+        return answer.readInteger(as: UInt8.self) == 1
+    }
+
+    func deliverStanza(_ bytes: ByteBuffer, to address: SessionAddress, delayMillis: UInt64 = 0) async -> Bool {
+        await deliver(address, Delivery(stream: address.stream, action: .stanza, delayMillis: delayMillis, payload: bytes))
+    }
+
+    func bounce(_ stanza: RoutedStanza, condition: String) async {
+        guard let sender = stanza.sender, stanza.type != "error", stanza.type != "result" else { return }
+        _ = await deliver(sender, Delivery(stream: sender.stream, action: .bounce, condition: condition, payload: stanza.stanza))
+    }
+
+    func kill(_ address: SessionAddress, condition: String, text: String) async {
+        guard let peer = peer(named: address.frontend) else { return }
+        _ = try? await peer.call(RoutingMethods.sessionKill, SessionKill(stream: address.stream, condition: condition, text: text).encoded(), timeout: .seconds(2))
+    }
+
+    /// Sends a stanza to the router that owns its destination (this one included).
+    func routeToOwner(_ stanza: RoutedStanza) async {
+        let bare = Self.bare(stanza.to)
+        guard let owner = context.viewCache.owner(of: bare, role: .router) else {
+            logger.warning("no live router for a stanza", metadata: ["to": "\(bare)"])
+            return
+        }
+        if owner.name == context.name {
+            await route(stanza)
+            return
+        }
+        guard let peer = peer(named: owner.name) else { return }
+        do {
+            _ = try await peer.call(RoutingMethods.route, stanza.encoded(), timeout: .seconds(3))
+        } catch {
+            logger.warning("routing to the owner failed", metadata: ["to": "\(bare)", "owner": "\(owner.name)", "error": "\(error)"])
+            await bounce(stanza, condition: "remote-server-timeout")
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import NIOCore
+import StanzaRouting
+
+/// One bound resource of a device, as its router sees it.
+public struct SessionEntry: Sendable, Equatable {
+    public var resource: String
+    public var address: SessionAddress
+    /// Has sent available presence (and not unavailable since).
+    public var available = false
+    public var priority: Int8 = 0
+    /// The last available presence, as the device sent it (from stamped), to answer probes.
+    public var presence: ByteBuffer?
+
+    public init(resource: String, address: SessionAddress) {
+        self.resource = resource
+        self.address = address
+    }
+}
+
+/// Bare JID → resource → session: which front-end stream serves each resource, and the delivery
+/// rules of RFC 6121 §8.5 over them. Pure: the router actor owns one and does the I/O.
+public struct SessionTable: Sendable {
+    public private(set) var users: [String: [String: SessionEntry]] = [:]
+    private var random = SystemRandomNumberGenerator()
+
+    public init() {}
+
+    public struct Opened: Sendable, Equatable {
+        public var resource: String
+        /// The older session of the same resource, which the caller must close with `conflict`.
+        public var replaced: SessionEntry?
+    }
+
+    /// Binds `resource` (or a generated one) to `address`. A resource already bound is taken over
+    /// by the new session (RFC 6120 §7.7.2.2, "override"): the old stream gets a conflict error.
+    public mutating func open(bare: String, resource: String?, address: SessionAddress) -> Opened {
+        var sessions = users[bare] ?? [:]
+        let chosen = resource ?? generateResource(avoiding: sessions)
+        let replaced = sessions[chosen]
+        sessions[chosen] = SessionEntry(resource: chosen, address: address)
+        users[bare] = sessions
+        return Opened(resource: chosen, replaced: replaced?.address == address ? nil : replaced)
+    }
+
+    private mutating func generateResource(avoiding sessions: [String: SessionEntry]) -> String {
+        while true {
+            let candidate = "mmgs-" + String(UInt32.random(in: 0 ... .max, using: &random), radix: 16)
+            if sessions[candidate] == nil { return candidate }
+        }
+    }
+
+    /// Removes the session if it still belongs to `address` (a newer session of the same
+    /// resource is left alone). Returns what was removed.
+    @discardableResult
+    public mutating func close(bare: String, resource: String, address: SessionAddress) -> SessionEntry? {
+        guard let entry = users[bare]?[resource], entry.address == address else { return nil }
+        users[bare]![resource] = nil
+        if users[bare]!.isEmpty { users[bare] = nil }
+        return entry
+    }
+
+    /// Records available/unavailable presence; returns whether it was the session's initial presence.
+    @discardableResult
+    public mutating func setPresence(bare: String, resource: String, available: Bool, priority: Int8, stanza: ByteBuffer?) -> Bool {
+        guard var entry = users[bare]?[resource] else { return false }
+        let initial = available && !entry.available
+        entry.available = available
+        entry.priority = priority
+        entry.presence = available ? stanza : nil
+        users[bare]![resource] = entry
+        return initial
+    }
+
+    public func session(bare: String, resource: String) -> SessionEntry? { users[bare]?[resource] }
+
+    public func sessions(of bare: String) -> [SessionEntry] {
+        (users[bare].map { Array($0.values) } ?? []).sorted { $0.resource < $1.resource }
+    }
+
+    public func availableSessions(of bare: String) -> [SessionEntry] {
+        sessions(of: bare).filter(\.available)
+    }
+
+    /// RFC 6121 §8.5.2.1.1: a message to a bare JID goes to the available resources with the
+    /// highest non-negative priority (all of them, if several tie); none → offline storage.
+    public func messageTargets(of bare: String) -> [SessionEntry] {
+        let candidates = availableSessions(of: bare).filter { $0.priority >= 0 }
+        guard let top = candidates.map(\.priority).max() else { return [] }
+        return candidates.filter { $0.priority == top }
+    }
+
+    /// Drops every session served by a front-end that left the cluster.
+    public mutating func removeAll(frontend: String) -> [(bare: String, entry: SessionEntry)] {
+        var removed: [(String, SessionEntry)] = []
+        for (bare, sessions) in users {
+            for (resource, entry) in sessions where entry.address.frontend == frontend {
+                removed.append((bare, entry))
+                users[bare]![resource] = nil
+            }
+            if users[bare]?.isEmpty == true { users[bare] = nil }
+        }
+        return removed
+    }
+
+    public var count: Int { users.values.reduce(0) { $0 + $1.count } }
+}

@@ -1,0 +1,277 @@
+import ETunnel
+import NIOCore
+
+/// `credentials` answer: the stored SCRAM parameters of a device, and whether it may log in.
+public struct CredentialsAnswer: ETunnelMessage, Equatable {
+    public enum Status: UInt8, Sendable { case enabled = 1, disabled = 2, unknown = 3 }
+    public var status: Status
+    public var credentials: [ByteBuffer]
+
+    public init(status: Status, credentials: [ByteBuffer]) {
+        self.status = status
+        self.credentials = credentials
+    }
+
+    public init(from buffer: inout ByteBuffer) throws(ETunnelError) {
+        let raw = try buffer.readPayloadInteger(UInt8.self, field: "credentials.status")
+        guard let status = Status(rawValue: raw) else { throw ETunnelError(.badPayload, "credentials.status: \(raw)") }
+        self.status = status
+        let count = try buffer.readPayloadInteger(UInt8.self, field: "credentials.count")
+        credentials = []
+        for _ in 0..<count { credentials.append(try buffer.readLongBytes(field: "credentials.blob")) }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeInteger(status.rawValue)
+        buffer.writeInteger(UInt8(credentials.count))
+        for blob in credentials { buffer.writeLongBytes(blob) }
+    }
+}
+
+/// Where a session lives: the front-end node and its stream there.
+public struct SessionAddress: Hashable, Sendable {
+    public var frontend: String
+    public var stream: UInt64
+    public init(frontend: String, stream: UInt64) {
+        self.frontend = frontend
+        self.stream = stream
+    }
+}
+
+extension ByteBuffer {
+    mutating func writeSessionAddress(_ address: SessionAddress) {
+        writeShortString(address.frontend)
+        writeInteger(address.stream)
+    }
+
+    mutating func readSessionAddress() throws(ETunnelError) -> SessionAddress {
+        SessionAddress(frontend: try readShortString(field: "session.frontend"), stream: try readPayloadInteger(UInt64.self, field: "session.stream"))
+    }
+}
+
+/// `session.open`: bind a resource for a stream (the router picks one when none is asked for,
+/// and replaces an older session holding the same resource).
+public struct SessionOpen: ETunnelMessage, Equatable {
+    public var bareJID: String
+    public var resource: String?
+    public var address: SessionAddress
+
+    public init(bareJID: String, resource: String?, address: SessionAddress) {
+        self.bareJID = bareJID
+        self.resource = resource
+        self.address = address
+    }
+
+    public init(from buffer: inout ByteBuffer) throws(ETunnelError) {
+        bareJID = try buffer.readShortString(field: "sessionOpen.jid")
+        resource = try buffer.readOptionalString(field: "sessionOpen.resource")
+        address = try buffer.readSessionAddress()
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeShortString(bareJID)
+        buffer.writeOptionalString(resource)
+        buffer.writeSessionAddress(address)
+    }
+}
+
+/// `session.close`, and the answer to `session.open` (the bound resource).
+public struct SessionRef: ETunnelMessage, Equatable {
+    public var bareJID: String
+    public var resource: String
+    public var address: SessionAddress
+
+    public init(bareJID: String, resource: String, address: SessionAddress) {
+        self.bareJID = bareJID
+        self.resource = resource
+        self.address = address
+    }
+
+    public init(from buffer: inout ByteBuffer) throws(ETunnelError) {
+        bareJID = try buffer.readShortString(field: "session.jid")
+        resource = try buffer.readShortString(field: "session.resource")
+        address = try buffer.readSessionAddress()
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeShortString(bareJID)
+        buffer.writeShortString(resource)
+        buffer.writeSessionAddress(address)
+    }
+}
+
+/// The routing header a front-end parses, and the stanza's bytes (with `from` stamped). The
+/// router routes on the header and never parses the bytes.
+public struct RoutedStanza: ETunnelMessage, Equatable {
+    public enum Kind: UInt8, Sendable { case message = 1, presence = 2, iq = 3 }
+    public var kind: Kind
+    public var type: String?
+    public var to: String
+    public var from: String
+    public var id: String?
+    /// The sender's session, for errors and replies (absent for server-generated stanzas).
+    public var sender: SessionAddress?
+    public var stanza: ByteBuffer
+
+    public init(kind: Kind, type: String?, to: String, from: String, id: String?, sender: SessionAddress?, stanza: ByteBuffer) {
+        self.kind = kind
+        self.type = type
+        self.to = to
+        self.from = from
+        self.id = id
+        self.sender = sender
+        self.stanza = stanza
+    }
+
+    public init(from buffer: inout ByteBuffer) throws(ETunnelError) {
+        let raw = try buffer.readPayloadInteger(UInt8.self, field: "stanza.kind")
+        guard let kind = Kind(rawValue: raw) else { throw ETunnelError(.badPayload, "stanza.kind: \(raw)") }
+        self.kind = kind
+        type = try buffer.readOptionalString(field: "stanza.type")
+        to = try buffer.readShortString(field: "stanza.to")
+        from = try buffer.readShortString(field: "stanza.from")
+        id = try buffer.readOptionalString(field: "stanza.id")
+        let hasSender = try buffer.readPayloadInteger(UInt8.self, field: "stanza.hasSender")
+        sender = hasSender != 0 ? try buffer.readSessionAddress() : nil
+        stanza = try buffer.readLongBytes(field: "stanza.bytes")
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeInteger(kind.rawValue)
+        buffer.writeOptionalString(type)
+        buffer.writeShortString(to)
+        buffer.writeShortString(from)
+        buffer.writeOptionalString(id)
+        if let sender {
+            buffer.writeInteger(UInt8(1))
+            buffer.writeSessionAddress(sender)
+        } else {
+            buffer.writeInteger(UInt8(0))
+        }
+        buffer.writeLongBytes(stanza)
+    }
+}
+
+/// `presence`: a device's presence stanza, sent to the router that owns the device. The router
+/// does the subscription bookkeeping and the broadcast.
+public struct PresenceUpdate: ETunnelMessage, Equatable {
+    public var session: SessionRef
+    public var stanza: RoutedStanza
+    /// For available presence: the priority (RFC 6121 §4.7.2.3), -128…127.
+    public var priority: Int8
+
+    public init(session: SessionRef, stanza: RoutedStanza, priority: Int8) {
+        self.session = session
+        self.stanza = stanza
+        self.priority = priority
+    }
+
+    public init(from buffer: inout ByteBuffer) throws(ETunnelError) {
+        session = try SessionRef(from: &buffer)
+        priority = try buffer.readPayloadInteger(Int8.self, field: "presence.priority")
+        stanza = try RoutedStanza(from: &buffer)
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        session.encode(into: &buffer)
+        buffer.writeInteger(priority)
+        stanza.encode(into: &buffer)
+    }
+}
+
+/// `deliver`: what a router asks a front-end to put on one stream. Answered with one byte:
+/// 1 delivered (or queued for a resumable stream), 0 no such stream (the router then treats the
+/// session as gone and keeps a message offline).
+public struct Delivery: ETunnelMessage, Equatable {
+    public enum Action: UInt8, Sendable {
+        /// Write `payload` (stanza bytes) as is, adding a delay stamp if `delayMillis` ≠ 0.
+        case stanza = 1
+        /// Answer the sender with an error built from `payload` (the original stanza) and `condition`.
+        case bounce = 2
+        /// `payload` is an encoded `RosterItem`: send a roster push.
+        case rosterPush = 3
+    }
+
+    public var stream: UInt64
+    public var action: Action
+    public var condition: String?
+    public var delayMillis: UInt64
+    public var payload: ByteBuffer
+
+    public init(stream: UInt64, action: Action, condition: String? = nil, delayMillis: UInt64 = 0, payload: ByteBuffer) {
+        self.stream = stream
+        self.action = action
+        self.condition = condition
+        self.delayMillis = delayMillis
+        self.payload = payload
+    }
+
+    public init(from buffer: inout ByteBuffer) throws(ETunnelError) {
+        stream = try buffer.readPayloadInteger(UInt64.self, field: "deliver.stream")
+        let raw = try buffer.readPayloadInteger(UInt8.self, field: "deliver.action")
+        guard let action = Action(rawValue: raw) else { throw ETunnelError(.badPayload, "deliver.action: \(raw)") }
+        self.action = action
+        condition = try buffer.readOptionalString(field: "deliver.condition")
+        delayMillis = try buffer.readPayloadInteger(UInt64.self, field: "deliver.delay")
+        payload = try buffer.readLongBytes(field: "deliver.payload")
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeInteger(stream)
+        buffer.writeInteger(action.rawValue)
+        buffer.writeOptionalString(condition)
+        buffer.writeInteger(delayMillis)
+        buffer.writeLongBytes(payload)
+    }
+}
+
+/// `session.kill`: close a stream with a stream error (a replaced resource, a disabled device).
+public struct SessionKill: ETunnelMessage, Equatable {
+    public var stream: UInt64
+    public var condition: String
+    public var text: String
+
+    public init(stream: UInt64, condition: String, text: String) {
+        self.stream = stream
+        self.condition = condition
+        self.text = text
+    }
+
+    public init(from buffer: inout ByteBuffer) throws(ETunnelError) {
+        stream = try buffer.readPayloadInteger(UInt64.self, field: "kill.stream")
+        condition = try buffer.readShortString(field: "kill.condition")
+        text = try buffer.readShortString(field: "kill.text")
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeInteger(stream)
+        buffer.writeShortString(condition)
+        buffer.writeShortString(text)
+    }
+}
+
+/// `probe`: the subscriber's router asks the contact's router to deliver the contact's current
+/// available presences to one new session of the subscriber.
+public struct PresenceProbe: ETunnelMessage, Equatable {
+    public var contact: String
+    public var subscriber: String
+    public var address: SessionAddress
+
+    public init(contact: String, subscriber: String, address: SessionAddress) {
+        self.contact = contact
+        self.subscriber = subscriber
+        self.address = address
+    }
+
+    public init(from buffer: inout ByteBuffer) throws(ETunnelError) {
+        contact = try buffer.readShortString(field: "probe.contact")
+        subscriber = try buffer.readShortString(field: "probe.subscriber")
+        address = try buffer.readSessionAddress()
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeShortString(contact)
+        buffer.writeShortString(subscriber)
+        buffer.writeSessionAddress(address)
+    }
+}

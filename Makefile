@@ -4,8 +4,8 @@ SHELL := /bin/bash
 CONFIG ?= debug
 SWIFT_BUILD_FLAGS ?=
 BIN := .build/$(CONFIG)
-APT_PACKAGES := libsystemd-dev libexpat1-dev pkg-config curl
-PY_PACKAGES := pytest==9.0.3
+APT_PACKAGES := libsystemd-dev libexpat1-dev pkg-config curl openssl
+PY_PACKAGES := pytest==9.0.3 slixmpp==1.17.0
 
 .PHONY: run test deps build swift-test integration-test bench-etunnel clean
 
@@ -15,13 +15,20 @@ deps:
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@python3 -c "import pytest" 2>/dev/null || python3 -m pip install -q $(PY_PACKAGES)
+	@python3 -c "import pytest, slixmpp" 2>/dev/null || python3 -m pip install -q $(PY_PACKAGES)
 
 build: deps
 	swift build -c $(CONFIG) $(SWIFT_BUILD_FLAGS)
 
-run: build
-	$(BIN)/mmgs run deploy/local/cluster.json --bin $(BIN)
+# A self-signed certificate for the local cluster's STARTTLS, made once.
+run/local/tls/cert.pem:
+	mkdir -p run/local/tls
+	openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=mmgs.local" \
+		-addext "subjectAltName=DNS:mmgs.local,DNS:localhost,IP:127.0.0.1" \
+		-keyout run/local/tls/key.pem -out run/local/tls/cert.pem 2>/dev/null
+
+run: build run/local/tls/cert.pem
+	$(BIN)/mmgs run deploy/local/cluster.json --bin $(BIN) --demo-devices
 
 swift-test: deps
 	swift build --build-tests

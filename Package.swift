@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
@@ -89,12 +90,17 @@ let package = Package(
         .target(name: "Topology", dependencies: ["NodeRuntime", "Membership"], swiftSettings: swiftSettings),
 
         // MARK: The roles (libraries; executables below are one file each)
-        .target(name: "MMGSFrontEnd", dependencies: ["NodeRuntime", "Placement"], path: "Sources/FrontEnd", swiftSettings: swiftSettings),
+        .target(
+            name: "MMGSFrontEnd",
+            dependencies: ["NodeRuntime", "Placement", "StanzaRouting", "XMPPCore",
+                           .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")] + nio,
+            path: "Sources/FrontEnd", swiftSettings: swiftSettings),
         .target(name: "MMGSRouter", dependencies: ["NodeRuntime", "Placement", "StanzaRouting", "Journal", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")], path: "Sources/Router", swiftSettings: swiftSettings),
         .target(name: "MMGSTransport", dependencies: ["NodeRuntime", "Placement"], path: "Sources/Transport", swiftSettings: swiftSettings),
         .target(
             name: "AdminCLI",
-            dependencies: ["NodeRuntime", "Membership", "Placement", "ETunnel",
+            dependencies: ["NodeRuntime", "Membership", "Placement", "ETunnel", "StanzaRouting", "XMPPCore",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings),
         .target(

@@ -17,6 +17,16 @@ public struct ClusterOptions: ParsableArguments {
 
     public init() {}
 
+    /// The domain of the cluster file in use, if any.
+    var clusterDomain: String? {
+        let environment = ProcessInfo.processInfo.environment
+        let candidates = cluster.map { [$0] } ?? (environment["MMGS_CONFIG"].map { [$0] } ?? Self.defaultFiles)
+        for path in candidates where FileManager.default.fileExists(atPath: path) {
+            return try? ClusterFile.load(path: path).domain
+        }
+        return nil
+    }
+
     static var defaultFiles: [String] {
         var files = ["deploy/local/cluster.json"]
         if let running = try? String(contentsOfFile: ClusterFile.currentLocalClusterPointer, encoding: .utf8) {

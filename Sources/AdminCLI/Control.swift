@@ -6,7 +6,7 @@ public struct Control: AsyncParsableCommand {
         commandName: "mmgsctl",
         abstract: "Inspect and operate an MMGS cluster.",
         discussion: "With no flags it talks to the local cluster that `make run` starts.",
-        subcommands: [TopologyCommand.self, PathCommand.self, PlacementCommand.self])
+        subcommands: [TopologyCommand.self, PathCommand.self, PlacementCommand.self, DeviceCommand.self])
 
     public init() {}
 }

@@ -11,6 +11,8 @@ public final class Launcher: Sendable {
         public var binDirectory: String
         public var logDirectory: String
         public var readyTimeout: Duration = .seconds(60)
+        /// Devices to create (if absent) once the cluster is ready: id → password.
+        public var demoDevices: [(id: String, password: String)] = []
 
         public init(clusterFile: String, binDirectory: String, logDirectory: String) {
             self.clusterFile = clusterFile
@@ -124,8 +126,41 @@ public final class Launcher: Sendable {
         let seconds = Double((clock.now - start).components.attoseconds) / 1e18 + Double((clock.now - start).components.seconds)
         Self.say(String(format: "cluster ready: all %d nodes healthy in %.1f s", file.nodes.count, seconds))
         let frontends = file.nodes.filter { $0.role == .frontend }.compactMap(\.xmpp).map(\.description)
-        Self.say("  devices connect to \(frontends.joined(separator: " or ")) (domain \(file.domain))")
-        Self.say("  try: mmgsctl topology   |   mmgsctl path alice@\(file.domain)   |   Ctrl-C stops the cluster")
+        Self.say("  devices connect to \(frontends.joined(separator: " or ")) (domain \(file.domain)\(file.tlsCertificate != nil ? ", STARTTLS with a self-signed certificate" : ""))")
+        provisionDemoDevices()
+        Self.say("  try: mmgsctl topology   |   mmgsctl path alice@\(file.domain)   |   mmgsctl device list   |   Ctrl-C stops the cluster")
+    }
+
+    /// Creates the demo devices (an existing one is left as it is) and says how to log in.
+    private func provisionDemoDevices() {
+        guard !options.demoDevices.isEmpty else { return }
+        let ctl = options.binDirectory + "/mmgsctl"
+        Self.say("  demo devices (any XMPP client: Gajim, Dino, Profanity…):")
+        for device in options.demoDevices {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: ctl)
+            process.arguments = ["device", "add", device.id, "--password-stdin", "--cluster", options.clusterFile]
+            let input = Pipe()
+            let output = Pipe()
+            process.standardInput = input
+            process.standardOutput = output
+            process.standardError = output
+            do {
+                try process.run()
+                input.fileHandleForWriting.write(Data((device.password + "\n").utf8))
+                try? input.fileHandleForWriting.close()
+                process.waitUntilExit()
+            } catch {
+                Self.say("    cannot run \(ctl): \(error)")
+                return
+            }
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let state = process.terminationStatus == 0 ? "created" : (text.contains("already exists") ? "exists" : "failed: \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
+            Self.say("    \(device.id)@\(file.domain)  password \(device.password)  (\(state))")
+        }
+        let first = file.nodes.first { $0.role == .frontend }?.xmpp
+        Self.say("  client settings: JID as above, server \(first?.host ?? "127.0.0.1") port \(first?.port ?? 5222), accept the self-signed certificate")
+        Self.say("    profanity: /connect alice@\(file.domain) server \(first?.host ?? "127.0.0.1") port \(first?.port ?? 5222) tls trust")
     }
 
     private func recordCurrentCluster() {

@@ -20,6 +20,10 @@ public struct NodeOptions: ParsableArguments, Sendable {
     public var xmpp: String?
     @Option(name: .long, help: "Routers: journal directory (default data/NAME). Env: MMGS_DATA.")
     public var data: String?
+    @Option(name: .long, help: "Front-ends: PEM certificate chain for STARTTLS. Env: MMGS_TLS_CERTIFICATE.")
+    public var tlsCertificate: String?
+    @Option(name: .long, help: "Front-ends: PEM private key for STARTTLS. Env: MMGS_TLS_KEY.")
+    public var tlsKey: String?
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical. Env: MMGS_LOG_LEVEL.")
     public var logLevel: String?
 
@@ -35,6 +39,8 @@ public struct NodeOptions: ParsableArguments, Sendable {
         values["xmpp"] = xmpp
         values["log_level"] = logLevel
         values["data"] = data
+        values["tls_certificate"] = tlsCertificate
+        values["tls_key"] = tlsKey
         return ConfigurationOverrides(values: values)
     }
 

@@ -30,6 +30,12 @@ public struct ClusterFile: Sendable, Equatable {
     public var seeds: [HostPort]
     public var probeIntervalMillis: Int?
     public var suspicionTimeoutMillis: Int?
+    /// Offer SASL PLAIN on unencrypted device streams (benchmarks, loopback tests).
+    public var allowPlainWithoutTLS: Bool = false
+    /// Front-ends' STARTTLS certificate chain and key (PEM files; relative to the working directory).
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    public var requireTLS: Bool = false
     public var nodes: [Node]
 
     /// Where `mmgs run` records the cluster file it runs, so `mmgsctl` finds the local cluster
@@ -39,7 +45,8 @@ public struct ClusterFile: Sendable, Equatable {
         return "\(base)/mmgs-\(getuid())/current-cluster"
     }
 
-    static let topKeys: Set<String> = ["cluster", "domain", "secret", "secret_file", "log_level", "seeds", "membership", "nodes"]
+    static let topKeys: Set<String> = ["cluster", "domain", "secret", "secret_file", "log_level", "seeds", "membership", "nodes", "allow_plain_without_tls",
+                                        "tls_certificate", "tls_key", "require_tls"]
     static let nodeKeys: Set<String> = ["name", "role", "etunnel", "http", "xmpp", "data"]
     static let membershipKeys: Set<String> = ["probe_interval_ms", "suspicion_timeout_ms"]
 
@@ -118,9 +125,24 @@ public struct ClusterFile: Sendable, Equatable {
             nodes.append(Node(name: name, role: role, etunnel: try endpoint("etunnel"), http: try endpoint("http"), xmpp: try endpoint("xmpp"), data: try string(dict, "data", place)))
         }
         let logLevel = try string(top, "log_level", path)
+        func flag(_ key: String) throws(ConfigurationError) -> Bool {
+            guard let value = top[key] else { return false }
+            guard let flag = value as? Bool else { throw ConfigurationError("\(path): \"\(key)\" must be true or false") }
+            return flag
+        }
+        let allowPlain = try flag("allow_plain_without_tls")
+        let requireTLS = try flag("require_tls")
+        let certificate = try string(top, "tls_certificate", path)
+        let key = try string(top, "tls_key", path)
+        guard (certificate == nil) == (key == nil) else {
+            throw ConfigurationError("\(path): give both \"tls_certificate\" and \"tls_key\", or neither")
+        }
+        if requireTLS && certificate == nil {
+            throw ConfigurationError("\(path): \"require_tls\" needs \"tls_certificate\" and \"tls_key\"")
+        }
         return ClusterFile(
             path: path, cluster: try string(top, "cluster", path) ?? "mmgs", domain: try string(top, "domain", path) ?? "mmgs.local",
-            secret: secret, logLevel: logLevel, seeds: seeds, probeIntervalMillis: probe, suspicionTimeoutMillis: suspicion, nodes: nodes)
+            secret: secret, logLevel: logLevel, seeds: seeds, probeIntervalMillis: probe, suspicionTimeoutMillis: suspicion, allowPlainWithoutTLS: allowPlain, tlsCertificate: certificate, tlsKey: key, requireTLS: requireTLS, nodes: nodes)
     }
 
     private static func checkKeys(_ dict: [String: Any], allowed: Set<String>, where place: String) throws(ConfigurationError) {

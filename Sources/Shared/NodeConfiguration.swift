@@ -17,6 +17,13 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var logLevel: String
     /// Routers: the journal directory.
     public var dataDirectory: String
+    /// Front-ends: offer SASL PLAIN on unencrypted device streams.
+    public var allowPlainWithoutTLS: Bool
+    /// Front-ends: PEM certificate chain and key for STARTTLS (none: STARTTLS is not offered).
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    /// Front-ends: refuse authentication before STARTTLS.
+    public var requireTLS: Bool
     public var probeIntervalMillis: Int
     public var suspicionTimeoutMillis: Int
 
@@ -32,7 +39,8 @@ public struct ConfigurationOverrides: Sendable {
     public static let keys: [(key: String, env: String)] = [
         ("name", "MMGS_NAME"), ("secret", "MMGS_SECRET"), ("seeds", "MMGS_SEEDS"),
         ("etunnel", "MMGS_ETUNNEL"), ("http", "MMGS_HTTP"), ("xmpp", "MMGS_XMPP"),
-        ("log_level", "MMGS_LOG_LEVEL"), ("domain", "MMGS_DOMAIN"), ("data", "MMGS_DATA"),
+        ("log_level", "MMGS_LOG_LEVEL"), ("domain", "MMGS_DOMAIN"), ("data", "MMGS_DATA"), ("allow_plain", "MMGS_ALLOW_PLAIN"),
+        ("tls_certificate", "MMGS_TLS_CERTIFICATE"), ("tls_key", "MMGS_TLS_KEY"),
     ]
 
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> ConfigurationOverrides {
@@ -106,13 +114,20 @@ extension NodeConfiguration {
             throw ConfigurationError("front-end '\(name)': no device listen address (\"xmpp\": \"HOST:PORT\" or --xmpp)")
         }
         let logLevel = o["log_level"] ?? file?.logLevel ?? "info"
+        guard ((o["tls_certificate"] ?? file?.tlsCertificate) == nil) == ((o["tls_key"] ?? file?.tlsKey) == nil) else {
+            throw ConfigurationError("TLS needs both a certificate and a key (\"tls_certificate\" and \"tls_key\", or --tls-certificate and --tls-key)")
+        }
         guard logLevels.contains(logLevel) else {
             throw ConfigurationError("log level '\(logLevel)' is not one of \(logLevels.joined(separator: ", "))")
         }
         return NodeConfiguration(
             name: name, role: role, clusterName: file?.cluster ?? "mmgs", domain: o["domain"] ?? file?.domain ?? "mmgs.local",
             secret: secret, seeds: seeds, etunnel: etunnel, http: http, xmpp: role == .frontend ? xmpp : nil,
-            logLevel: logLevel, dataDirectory: o["data"] ?? entry?.data ?? "data/\(name)", probeIntervalMillis: file?.probeIntervalMillis ?? 200,
+            logLevel: logLevel, dataDirectory: o["data"] ?? entry?.data ?? "data/\(name)",
+            allowPlainWithoutTLS: (o["allow_plain"].map { $0 == "true" || $0 == "1" }) ?? file?.allowPlainWithoutTLS ?? false,
+            tlsCertificate: o["tls_certificate"] ?? file?.tlsCertificate, tlsKey: o["tls_key"] ?? file?.tlsKey,
+            requireTLS: file?.requireTLS ?? false,
+            probeIntervalMillis: file?.probeIntervalMillis ?? 200,
             suspicionTimeoutMillis: file?.suspicionTimeoutMillis ?? 800)
     }
 }

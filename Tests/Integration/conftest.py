@@ -10,6 +10,7 @@ The binaries come from $MMGS_BIN (default: <repo>/.build/debug).
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import http.client
 import json
@@ -219,9 +220,11 @@ def stop_process(proc: subprocess.Popen, grace: float = 5.0, sig=signal.SIGTERM)
 
 
 class Node:
-    def __init__(self, name, role, etunnel, http, xmpp=None):
+    def __init__(self, name, role, etunnel, http, xmpp=None, data=None):
         self.name, self.role = name, role
         self.etunnel, self.http, self.xmpp = etunnel, http, xmpp
+        # Routers: the journal directory (always under the test's tmp_path, never the repository).
+        self.data: str | None = data
         self.proc: subprocess.Popen | None = None
         self.log: Path | None = None
         self.starts = 0
@@ -242,14 +245,20 @@ class Node:
         e = {"name": self.name, "role": self.role, "etunnel": f"{HOST}:{self.etunnel}", "http": f"{HOST}:{self.http}"}
         if self.xmpp:
             e["xmpp"] = f"{HOST}:{self.xmpp}"
+        if self.data:
+            e["data"] = self.data
         return e
 
 
 class Cluster:
     """Nodes of one test: the cluster file, the processes, their logs."""
 
-    def __init__(self, tmp_path: Path, ports: PortAllocator, membership=None):
+    def __init__(self, tmp_path: Path, ports: PortAllocator, membership=None, domain: str = "itest.local",
+                 allow_plain: bool | None = None):
         self.dir = tmp_path
+        self.domain = domain
+        # "allow_plain_without_tls" in the cluster file (left out when None).
+        self.allow_plain = allow_plain
         self.ports = ports
         self.file = tmp_path / "cluster.json"
         self.logs = tmp_path / "logs"
@@ -263,7 +272,10 @@ class Cluster:
 
     def add(self, name: str, role: str) -> Node:
         etunnel, http_port, xmpp = self.ports.take(3)
-        node = Node(name, role, etunnel, http_port, xmpp if role == "frontend" else None)
+        # A router's journal goes to <cluster dir>/data/<name> (explicitly: the default,
+        # data/<name> relative to the working directory, must never land in the repository).
+        data = str(self.dir / "data" / name) if role == "router" else None
+        node = Node(name, role, etunnel, http_port, xmpp if role == "frontend" else None, data)
         self.nodes[name] = node
         return node
 
@@ -285,10 +297,12 @@ class Cluster:
         return [self.nodes[n].etunnel_addr for n in names]
 
     def document(self) -> dict:
-        doc = {"cluster": "itest", "domain": "itest.local", "secret": SECRET, "log_level": "info",
+        doc = {"cluster": "itest", "domain": self.domain, "secret": SECRET, "log_level": "info",
                "seeds": self.seeds(), "nodes": [n.entry() for n in self.nodes.values()]}
         if self.membership:
             doc["membership"] = self.membership
+        if self.allow_plain is not None:
+            doc["allow_plain_without_tls"] = self.allow_plain
         return doc
 
     def write(self) -> Path:
@@ -517,6 +531,46 @@ class Cluster:
     def path(self, key: str, seed: str | None = None) -> dict:
         return ctl_json("path", key, *self.ctl_args(seed))
 
+    # -- devices (XMPP) --------------------------------------------------------------------
+
+    def xmpp_port(self, name: str) -> int:
+        """The device-facing XMPP port of front-end `name`."""
+        port = self.nodes[name].xmpp
+        assert port, f"{name} has no xmpp endpoint"
+        return port
+
+    def device(self, *args, timeout: float = 20.0) -> subprocess.CompletedProcess:
+        """`mmgsctl device ARGS --cluster <this cluster file>` (any exit status)."""
+        return ctl("device", *args, *self.ctl_args(), timeout=timeout)
+
+    def device_ok(self, *args, timeout: float = 20.0) -> str:
+        """`mmgsctl device ARGS`, which must succeed; returns its standard output."""
+        result = self.device(*args, timeout=timeout)
+        assert result.returncode == 0, (f"mmgsctl device {' '.join(map(str, args))} failed ({result.returncode}): "
+                                        f"{result.stderr}{result.stdout}\n{self.log_tail(*[n.name for n in self.of_role('router')])}")
+        return result.stdout
+
+    def add_device(self, device_id: str, password: str, **fields) -> str:
+        """Provisions ID@domain (`mmgsctl device add ID --password PW [--imei …]`); returns the bare JID."""
+        extra = []
+        for key, value in fields.items():
+            extra += [f"--{key.replace('_', '-')}", value]
+        self.device_ok("add", device_id, "--password", password, *extra)
+        return f"{device_id}@{self.domain}"
+
+    def wait_device_service(self, timeout: float = 20.0):
+        """Waits until every node is up in every view and `mmgsctl device list` answers (every
+        router reachable), so provisioning and logins do not race the cluster's start."""
+        self.wait_settled(timeout=timeout)
+        last = {}
+
+        def ready():
+            last["r"] = self.device("list", "--json", timeout=10)
+            return last["r"].returncode == 0
+
+        wait_until(ready, timeout, interval=0.2, message=lambda: f"mmgsctl device list keeps failing: "
+                   f"{last['r'].stderr}{last['r'].stdout}")
+
 
 def members(view: dict) -> dict:
     return {n["name"]: n for n in view["nodes"]}
@@ -527,10 +581,10 @@ def make_cluster(tmp_path, ports, request):
     """Factory: make_cluster(managers=2, …) → a Cluster whose processes are stopped at teardown."""
     made: list[Cluster] = []
 
-    def factory(membership=None, **counts) -> Cluster:
+    def factory(membership=None, domain: str = "itest.local", allow_plain: bool | None = None, **counts) -> Cluster:
         sub = tmp_path / f"c{len(made)}"
         sub.mkdir()
-        c = Cluster(sub, ports, membership=membership)
+        c = Cluster(sub, ports, membership=membership, domain=domain, allow_plain=allow_plain)
         c.layout(**counts)
         made.append(c)
         return c
@@ -547,6 +601,326 @@ def cluster(make_cluster) -> Cluster:
     c.start_all()
     c.wait_healthy(timeout=45)
     return c
+
+
+@pytest.fixture(scope="module")
+def xmpp_cluster(tmp_path_factory, ports, request):
+    """One cluster per test module for the device (XMPP) tests: 2 managers, 2 front-ends,
+    2 routers (journals under the module's tmp dir), 2 transports; domain itest.local; SASL PLAIN
+    allowed without TLS. Every node healthy, every router reachable for `mmgsctl device`.
+    Processes stopped at module teardown."""
+    base = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    c = Cluster(base, ports, domain="itest.local", allow_plain=True)
+    c.layout()
+    try:
+        c.start_all()
+        c.wait_healthy(timeout=45)
+        c.wait_device_service(timeout=30)
+        yield c
+    finally:
+        c.stop_all()
+
+
+# --------------------------------------------------------------------------------------------
+# XMPP devices (slixmpp; imported lazily so the other tests run without it)
+
+try:
+    import slixmpp
+    from slixmpp.xmlstream.handler import Callback as _SlixCallback
+    from slixmpp.xmlstream.matcher import MatchXPath as _SlixMatchXPath, StanzaPath as _SlixStanzaPath
+except ImportError:  # pragma: no cover - reported by the fixtures that need it
+    slixmpp = None
+
+XMPP_TIMEOUT = 10.0  # default bound of every single XMPP wait
+DELAY_NS = "urn:xmpp:delay"
+STREAMS_NS = "urn:ietf:params:xml:ns:xmpp-streams"
+STANZAS_NS = "urn:ietf:params:xml:ns:xmpp-stanzas"
+
+
+def run_async(coro, timeout: float = 60.0):
+    """Runs one test scenario (a coroutine) in a fresh event loop, bounded by `timeout`."""
+    async def bounded():
+        return await asyncio.wait_for(coro, timeout)
+    return asyncio.run(bounded())
+
+
+class XMPPDevice:
+    """A real XMPP client (slixmpp.ClientXMPP) on a plain TCP stream to one front-end, with
+    everything it receives queued: messages, presences, roster pushes, stream errors, SASL
+    failures. slixmpp's automatic subscription handling is off (the tests answer themselves)."""
+
+    def __init__(self, jid: str, password: str, port: int, *, mechanism: str | None = None, plain: bool = False,
+                 label: str | None = None):
+        if slixmpp is None:
+            pytest.fail("slixmpp is not installed: pip install 'slixmpp==1.17.0'")
+        self.jid, self.port, self.label = jid, port, label or jid
+        self.c = slixmpp.ClientXMPP(jid, password)
+        mechanisms = self.c.plugin["feature_mechanisms"]
+        mechanisms.unencrypted_scram = True
+        mechanisms.unencrypted_plain = plain
+        if mechanism:
+            mechanisms.use_mech = mechanism
+        self.c.auto_authorize = None
+        self.c.auto_subscribe = False
+        self.messages: asyncio.Queue = asyncio.Queue()
+        self.presences: asyncio.Queue = asyncio.Queue()
+        self.pushes: asyncio.Queue = asyncio.Queue()
+        self.stream_errors: list[tuple[str, str]] = []
+        self.auth_failures: list[str] = []
+        self.received: list[str] = []  # every stanza, as XML text (for failure messages)
+        loop = asyncio.get_running_loop()
+        self.started = loop.create_future()
+        self.failed = loop.create_future()
+        self.gone = loop.create_future()
+        self.c.register_handler(_SlixCallback("itest messages", _SlixMatchXPath("{jabber:client}message"), self._on_message))
+        self.c.register_handler(_SlixCallback("itest presences", _SlixMatchXPath("{jabber:client}presence"), self._on_presence))
+        self.c.register_handler(_SlixCallback("itest roster pushes", _SlixStanzaPath("iq@type=set/roster"), self._on_push))
+        self.c.add_event_handler("session_start", lambda _: self._settle(self.started, True))
+        self.c.add_event_handler("failed_auth", self._on_failed_auth)
+        self.c.add_event_handler("failed_all_auth", lambda _: self._settle(self.failed, True))
+        self.c.add_event_handler("stream_error", self._on_stream_error)
+        self.c.add_event_handler("disconnected", lambda _: self._settle(self.gone, True))
+
+    @staticmethod
+    def _settle(future, value):
+        if not future.done():
+            future.set_result(value)
+
+    def _on_message(self, msg):
+        self.received.append(str(msg))
+        self.messages.put_nowait(msg)
+
+    def _on_presence(self, pres):
+        self.received.append(str(pres))
+        self.presences.put_nowait(pres)
+
+    def _on_push(self, iq):
+        self.received.append(str(iq))
+        self.pushes.put_nowait(iq)
+
+    def _on_failed_auth(self, failure):
+        self.auth_failures.append(failure["condition"])
+        self._settle(self.failed, True)
+
+    def _on_stream_error(self, error):
+        self.stream_errors.append((error["condition"], error["text"]))
+
+    def __repr__(self):
+        return f"<XMPPDevice {self.label} port {self.port}>"
+
+    @property
+    def full(self) -> str:
+        return str(self.c.boundjid.full)
+
+    @property
+    def bare(self) -> str:
+        return str(self.c.boundjid.bare)
+
+    async def login(self, presence: bool = False, priority: int | None = None, timeout: float = XMPP_TIMEOUT):
+        """Connects, authenticates, binds; with `presence`, sends initial presence and then a
+        roster get whose answer proves the presence was handled (the front-end keeps a stream's
+        stanzas in order)."""
+        self.c.connect(HOST, self.port)
+        done, _ = await asyncio.wait({self.started, self.failed, self.gone}, timeout=timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if not self.started.done():
+            raise AssertionError(f"{self.label} did not log in on port {self.port} within {timeout} s: "
+                                 f"SASL failures {self.auth_failures}, stream errors {self.stream_errors}, "
+                                 f"disconnected {self.gone.done()}")
+        if presence:
+            await self.available(priority)
+        return self
+
+    async def available(self, priority: int | None = None, timeout: float = XMPP_TIMEOUT):
+        self.c.send_presence(ppriority=priority)
+        await self.roster(timeout=timeout)
+
+    async def login_fails(self, timeout: float = XMPP_TIMEOUT) -> list[str]:
+        """Connects and expects SASL to fail; returns the failure conditions seen."""
+        self.c.connect(HOST, self.port)
+        done, _ = await asyncio.wait({self.started, self.failed}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if self.started.done():
+            raise AssertionError(f"{self.label} logged in as {self.full} but should have been refused")
+        if not self.failed.done():
+            raise AssertionError(f"no SASL failure for {self.label} within {timeout} s (disconnected: {self.gone.done()}, "
+                                 f"stream errors {self.stream_errors})")
+        return list(self.auth_failures)
+
+    async def wait_gone(self, timeout: float = XMPP_TIMEOUT):
+        try:
+            await asyncio.wait_for(asyncio.shield(self.gone), timeout)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"{self.label} still connected after {timeout} s (stream errors {self.stream_errors})") from None
+
+    async def close(self, wait: float = 2.0):
+        """Ends the stream (bounded) and drops the connection."""
+        if self.gone.done():
+            return
+        try:
+            await asyncio.wait_for(self.c.disconnect(wait=wait), wait + 2)
+        except (asyncio.TimeoutError, Exception):
+            self.c.abort()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.gone), 2)
+        except asyncio.TimeoutError:
+            self.c.abort()
+
+    # -- sending and receiving -----------------------------------------------------------
+
+    def send_chat(self, to: str, body: str, mtype: str = "chat"):
+        self.c.send_message(mto=to, mbody=body, mtype=mtype)
+
+    async def next_message(self, timeout: float = XMPP_TIMEOUT, what: str = "a message"):
+        try:
+            return await asyncio.wait_for(self.messages.get(), timeout)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"{self.label} received no {what} within {timeout} s; last stanzas: "
+                                 f"{self.received[-5:]}") from None
+
+    async def next_presence(self, match=None, timeout: float = XMPP_TIMEOUT, what: str = "presence"):
+        """The next presence satisfying `match` (others are skipped)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            try:
+                pres = await asyncio.wait_for(self.presences.get(), max(0.0, left))
+            except asyncio.TimeoutError:
+                raise AssertionError(f"{self.label} received no {what} within {timeout} s; last stanzas: "
+                                     f"{self.received[-6:]}") from None
+            if match is None or match(pres):
+                return pres
+
+    async def next_push(self, timeout: float = XMPP_TIMEOUT, what: str = "roster push") -> dict:
+        """The next roster push, as {jid: {name, subscription, ask, groups}}."""
+        try:
+            iq = await asyncio.wait_for(self.pushes.get(), timeout)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"{self.label} received no {what} within {timeout} s; last stanzas: "
+                                 f"{self.received[-6:]}") from None
+        return roster_items(iq)
+
+    def drain_messages(self) -> list:
+        items = []
+        while not self.messages.empty():
+            items.append(self.messages.get_nowait())
+        return items
+
+    def drain_presences(self) -> list:
+        items = []
+        while not self.presences.empty():
+            items.append(self.presences.get_nowait())
+        return items
+
+    async def roster(self, timeout: float = XMPP_TIMEOUT) -> dict:
+        """The roster (iq get), as {jid: {name, subscription, ask, groups}}."""
+        iq = self.c.Iq()
+        iq["type"] = "get"
+        iq.enable("roster")
+        return roster_items(await iq.send(timeout=timeout))
+
+    async def roster_set(self, jid: str, timeout: float = XMPP_TIMEOUT, **item):
+        """Roster set of one item (name=, groups=, subscription='remove'); returns the answer
+        (an iq result; an iq error raises slixmpp.exceptions.IqError)."""
+        iq = self.c.Iq()
+        iq["type"] = "set"
+        iq["roster"]["items"] = {jid: item}
+        return await iq.send(timeout=timeout)
+
+    async def iq(self, to: str | None, payload_xml: str, itype: str = "get", timeout: float = XMPP_TIMEOUT):
+        """Sends <iq type=… to=…>payload</iq>; returns the answer (result or error, never raises on error)."""
+        from xml.etree import ElementTree as ET
+        iq = self.c.Iq()
+        iq["type"] = itype
+        if to:
+            iq["to"] = to
+        iq.append(ET.fromstring(payload_xml))
+        try:
+            return await iq.send(timeout=timeout)
+        except slixmpp.exceptions.IqError as error:
+            return error.iq
+
+
+def roster_items(iq) -> dict:
+    """{jid: {"name", "subscription", "ask", "groups"}} of a roster query in `iq`."""
+    items = {}
+    query = iq.xml.find("{jabber:iq:roster}query")
+    if query is None:
+        return items
+    for item in query.findall("{jabber:iq:roster}item"):
+        items[item.get("jid")] = {"name": item.get("name"), "subscription": item.get("subscription"),
+                                  "ask": item.get("ask"), "groups": sorted(g.text or "" for g in item.findall("{jabber:iq:roster}group"))}
+    return items
+
+
+def stanza_error(stanza) -> str | None:
+    """The defined condition of an error stanza (urn:ietf:params:xml:ns:xmpp-stanzas), or None."""
+    error = stanza.xml.find("{jabber:client}error")
+    if error is None:
+        return None
+    for child in error:
+        if child.tag.startswith("{" + STANZAS_NS + "}") and not child.tag.endswith("}text"):
+            return child.tag.split("}", 1)[1]
+    return None
+
+
+class XMPPDevices:
+    """`async with XMPPDevices() as xs:` — devices made with xs.new(…) are closed on exit."""
+
+    def __init__(self):
+        self.all: list[XMPPDevice] = []
+
+    def new(self, jid: str, password: str, port: int, **kwargs) -> XMPPDevice:
+        device = XMPPDevice(jid, password, port, **kwargs)
+        self.all.append(device)
+        return device
+
+    async def login(self, jid: str, password: str, port: int, presence: bool = True, priority: int | None = None,
+                    **kwargs) -> XMPPDevice:
+        return await self.new(jid, password, port, **kwargs).login(presence=presence, priority=priority)
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await asyncio.gather(*(d.close() for d in self.all), return_exceptions=True)
+        return False
+
+
+async def raw_stream(port: int, chunks, timeout: float = XMPP_TIMEOUT, pause: float = 0.05) -> tuple[bytes, bool]:
+    """Opens a plain TCP connection to a front-end, writes `chunks` (bytes, one after another),
+    reads until the server closes or `timeout` passes. Returns (everything read, closed by the
+    server)."""
+    reader, writer = await asyncio.open_connection(HOST, port)
+    received = bytearray()
+    closed = False
+    try:
+        for chunk in chunks:
+            writer.write(chunk)
+            await writer.drain()
+            await asyncio.sleep(pause)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                break
+            try:
+                data = await asyncio.wait_for(reader.read(65536), left)
+            except asyncio.TimeoutError:
+                break
+            except ConnectionError:
+                closed = True
+                break
+            if not data:
+                closed = True
+                break
+            received += data
+    finally:
+        writer.close()
+        try:
+            await asyncio.wait_for(writer.wait_closed(), 2)
+        except (asyncio.TimeoutError, ConnectionError):
+            pass
+    return bytes(received), closed
 
 
 # --------------------------------------------------------------------------------------------

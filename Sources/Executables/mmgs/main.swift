@@ -12,11 +12,14 @@ struct MMGS: ParsableCommand {
         @Argument(help: "Cluster file.") var clusterFile = "deploy/local/cluster.json"
         @Option(help: "Directory with the mmgs-* executables (default: next to this one).") var bin: String?
         @Option(help: "Directory for node logs.") var logs = "run/local/logs"
+        @Flag(help: "Create demo devices alice, bob and carol once the cluster is ready.") var demoDevices = false
 
         func run() throws {
             let binDirectory = bin ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
             do {
-                let launcher = try Launcher(options: .init(clusterFile: clusterFile, binDirectory: binDirectory, logDirectory: logs))
+                var options = Launcher.Options(clusterFile: clusterFile, binDirectory: binDirectory, logDirectory: logs)
+                if demoDevices { options.demoDevices = [("alice", "alice-pw"), ("bob", "bob-pw"), ("carol", "carol-pw")] }
+                let launcher = try Launcher(options: options)
                 throw ExitCode(launcher.run())
             } catch let error as ExitCode {
                 throw error

@@ -1,0 +1,23 @@
+import NIOSSL
+import XMPPCore
+
+/// Device-facing settings of a front-end.
+public struct C2SConfiguration: Sendable {
+    public var domain: String
+    /// Offer SASL PLAIN on unencrypted streams too (off by default: PLAIN sends the password).
+    public var allowPlainWithoutTLS = false
+    /// STARTTLS (RFC 6120 §5); nil: not offered.
+    public var tls: NIOSSLContext?
+    /// Refuse authentication before STARTTLS.
+    public var requireTLS = false
+    public var limits = XMLStreamLimits()
+    /// How long a stream may take from TCP connect to a bound resource.
+    public var negotiationTimeout: Duration = .seconds(30)
+    /// Failed authentication attempts allowed on one stream before it is closed.
+    public var maxAuthFailures = 3
+    /// Makes the decoy SCRAM salt of unknown users identical on every front-end (the cluster
+    /// secret), so that no front-end reveals which accounts exist.
+    public var decoySecret: [UInt8] = []
+
+    public init(domain: String) { self.domain = domain }
+}

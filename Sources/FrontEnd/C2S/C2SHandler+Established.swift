@@ -1,0 +1,178 @@
+import ETunnel
+import Logging
+import NIOCore
+import StanzaRouting
+import XMPPCore
+
+extension C2SHandler {
+    /// A stanza from a bound device (RFC 6120 §8, RFC 6121).
+    func established(_ element: XMLElement, context: ChannelHandlerContext) {
+        guard element.namespace == XMLNamespace.jabberClient, ["message", "presence", "iq"].contains(element.name) else {
+            fail(context: context, StreamError(.unsupportedStanzaType, text: "<\(element.name)/> is not a stanza this service accepts"))
+            return
+        }
+        guard let session = session else { return }
+        let full = "\(session.bareJID)/\(session.resource)"
+        // RFC 6120 §8.1.2.1: the server stamps (and checks) the sender's address.
+        if let from = element.attribute("from"), from != full, from != session.bareJID {
+            fail(context: context, StreamError(.invalidFrom, text: "this stream is \(full)"))
+            return
+        }
+        let header: StanzaHeader
+        do {
+            header = try StanzaHeader(element)
+        } catch {
+            reply(to: element, StanzaError(.jidMalformed, text: "\(error)"), context: context)
+            return
+        }
+        var stamped = element
+        stamped.setAttribute("from", to: full)
+        let type = header.type
+        let id = header.id
+
+        switch element.name {
+        case "presence":
+            let to = header.to?.description ?? ""
+            if let target = header.to, target.domain != domain {
+                return  // no federation yet: presence to other domains is dropped
+            }
+            let priority = Int8(clamping: Int(element.child("priority", namespace: XMLNamespace.jabberClient)?.text.trimmingCharacters(in: .whitespaces) ?? "0") ?? 0)
+            let routed = RoutedStanza(kind: .presence, type: type, to: to, from: full, id: id, sender: session.address, stanza: serialize(stamped, context: context))
+            enqueue(.presence(PresenceUpdate(session: session, stanza: routed, priority: priority)))
+
+        case "iq":
+            guard let kind = type, ["get", "set", "result", "error"].contains(kind), id != nil else {
+                reply(to: element, StanzaError(.badRequest, text: "an iq needs an id and a type of get, set, result or error"), context: context)
+                return
+            }
+            if header.to == nil || header.to?.description == domain || header.to?.description == session.bareJID {
+                serverIQ(element, kind: kind, context: context)
+                return
+            }
+            route(stamped, header: header, kind: .iq, context: context)
+
+        default:  // message
+            var addressed = stamped
+            var header = header
+            if header.to == nil {
+                addressed.setAttribute("to", to: session.bareJID)
+                header.to = JID(session.bareJID)
+            }
+            route(addressed, header: header, kind: .message, context: context)
+        }
+    }
+
+    private func serialize(_ element: XMLElement, context: ChannelHandlerContext) -> ByteBuffer {
+        var buffer = context.channel.allocator.buffer(capacity: 256)
+        element.write(into: &buffer, parentNamespace: XMLNamespace.jabberClient)
+        return buffer
+    }
+
+    private func route(_ element: XMLElement, header: StanzaHeader, kind: RoutedStanza.Kind, context: ChannelHandlerContext) {
+        guard let to = header.to, let session else { return }
+        guard to.domain == domain else {
+            reply(to: element, StanzaError(.remoteServerNotFound, text: "\(to.domain) is not reachable from this service"), context: context)
+            return
+        }
+        guard to.local != nil else {
+            if kind == .iq { reply(to: element, StanzaError(.serviceUnavailable), context: context) }
+            return
+        }
+        let routed = RoutedStanza(kind: kind, type: header.type, to: to.description, from: "\(session.bareJID)/\(session.resource)",
+                                  id: header.id, sender: session.address, stanza: serialize(element, context: context))
+        enqueue(.route(routed))
+    }
+
+    /// IQs addressed to the server or to the device's own account (RFC 6120 §10.3.3).
+    private func serverIQ(_ element: XMLElement, kind: String, context: ChannelHandlerContext) {
+        guard kind == "get" || kind == "set", let payload = element.elements.first else { return }
+        let id = element.attribute("id")
+        switch (payload.namespace, payload.name, kind) {
+        case (StanzaRendering.pingNS, "ping", "get"),
+             (StanzaRendering.sessionNS, "session", "set"):
+            write(StanzaRendering.iqResult(id: id, to: nil, from: nil), context: context)
+        case (StanzaRendering.discoInfoNS, "query", "get"):
+            let features = [StanzaRendering.discoInfoNS, StanzaRendering.discoItemsNS, StanzaRendering.pingNS, StanzaRendering.rosterNS,
+                            "msgoffline", StanzaRendering.delayNS]
+            write(StanzaRendering.iqResult(id: id, to: nil, from: domain, payload: StanzaRendering.discoInfo(features: features)), context: context)
+        case (StanzaRendering.discoItemsNS, "query", "get"):
+            write(StanzaRendering.iqResult(id: id, to: nil, from: domain, payload: XMLElement(name: "query", namespace: StanzaRendering.discoItemsNS)), context: context)
+        case (StanzaRendering.rosterNS, "query", "get"):
+            enqueue(.rosterGet(id: id))
+        case (StanzaRendering.rosterNS, "query", "set"):
+            let items = payload.children("item", namespace: StanzaRendering.rosterNS)
+            guard items.count == 1, let item = items.first, let jidText = item.attribute("jid"), let jid = JID(jidText), jid.resource == nil else {
+                reply(to: element, StanzaError(.badRequest, text: "a roster set carries exactly one item with a bare jid"), context: context)
+                return
+            }
+            guard let session else { return }
+            let subscription: RosterItem.Subscription = item.attribute("subscription") == "remove" ? .remove : .none
+            let groups = item.children("group", namespace: StanzaRendering.rosterNS).map(\.text)
+            guard Set(groups).count == groups.count, !groups.contains("") else {
+                reply(to: element, StanzaError(.badRequest, text: "roster groups must be distinct and non-empty"), context: context)
+                return
+            }
+            let rosterItem = RosterItem(jid: jid.description, name: item.attribute("name"), subscription: subscription, groups: groups)
+            enqueue(.rosterSet(id: id, RosterSet(owner: session.bareJID, item: rosterItem)))
+        default:
+            reply(to: element, StanzaError(.serviceUnavailable), context: context)
+        }
+    }
+
+}
+
+/// The ordered worker: one stream's stanzas, to routers, one after another.
+struct C2SWorker: Sendable {
+    let routers: RouterClient
+    let handle: C2SConnectionHandle
+    let domain: String
+    let session: SessionRef
+    let logger: Logger
+
+    func run(_ stream: AsyncStream<C2SHandler.OrderedWork>) async {
+        for await item in stream { await perform(item) }
+    }
+
+    func perform(_ item: C2SHandler.OrderedWork) async {
+        let full = "\(session.bareJID)/\(session.resource)"
+        switch item {
+        case .route(let stanza):
+            do {
+                try await routers.route(stanza)
+            } catch {
+                logger.warning("routing failed", metadata: ["to": "\(stanza.to)", "error": "\(error)"])
+                if let element = StanzaRendering.parseStanza(stanza.stanza), stanza.type != "error" {
+                    handle.write(StanzaError(.remoteServerTimeout, text: "the router did not answer").reply(to: element, by: domain))
+                }
+            }
+        case .presence(let update):
+            do {
+                try await routers.presence(update)
+            } catch {
+                logger.warning("presence update failed", metadata: ["session": "\(full)", "error": "\(error)"])
+            }
+        case .rosterGet(let id):
+            do {
+                let items = try await routers.rosterGet(session.bareJID)
+                handle.write(StanzaRendering.iqResult(id: id, to: full, from: nil, payload: StanzaRendering.rosterQuery(items.items)))
+            } catch {
+                handle.write(Self.errorIQ(id: id, to: full, StanzaError(.internalServerError, text: "the roster is unavailable")))
+            }
+        case .rosterSet(let id, let request):
+            do {
+                try await routers.rosterSet(request)
+                handle.write(StanzaRendering.iqResult(id: id, to: full, from: nil))
+            } catch let error as ETunnelError where error.message == "item-not-found" {
+                handle.write(Self.errorIQ(id: id, to: full, StanzaError(.itemNotFound)))
+            } catch {
+                handle.write(Self.errorIQ(id: id, to: full, StanzaError(.internalServerError, text: "\(error)")))
+            }
+        }
+    }
+
+    static func errorIQ(id: String?, to: String, _ error: StanzaError) -> XMLElement {
+        var attributes = [XMLAttribute(name: "type", value: "error"), XMLAttribute(name: "to", value: to)]
+        if let id { attributes.append(XMLAttribute(name: "id", value: id)) }
+        return XMLElement(name: "iq", namespace: XMLNamespace.jabberClient, attributes: attributes, children: [.element(error.element(namespace: XMLNamespace.jabberClient))])
+    }
+}

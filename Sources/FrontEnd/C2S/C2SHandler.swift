@@ -1,0 +1,444 @@
+import ETunnel
+import Foundation
+import Logging
+import NIOCore
+import NIOSSL
+import StanzaRouting
+import XMPPCore
+
+/// One device's XMPP stream (RFC 6120) on the front-end: stream headers, SASL, resource
+/// binding, then stanzas. It parses what routing needs, stamps the verified `from`, and hands
+/// stanzas to the owning router in the order the device sent them.
+final class C2SHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum Phase {
+        case awaitingStream
+        case negotiating
+        case authenticatingSCRAM(SCRAMServer)
+        case authenticated
+        case established
+        case closed
+    }
+
+    let configuration: C2SConfiguration
+    let routers: RouterClient
+    let registry: C2SRegistry
+    let frontend: String
+    let logger: Logger
+    let stream: UInt64
+    private let parser: XMLStreamParser
+    private var phase = Phase.awaitingStream
+    private var headerSent = false
+    private var authenticatedUser: String?
+    private(set) var session: SessionRef?
+    private var authFailures = 0
+    private var events: [XMLStreamEvent] = []
+    private var busy = false
+    private var negotiationTimer: Scheduled<Void>?
+    private var handle: C2SConnectionHandle?
+    private var work: AsyncStream<OrderedWork>.Continuation?
+    private var streamCounter = 0
+    private var tlsActive = false
+
+    /// Work after binding, done one item at a time so stanzas reach routers in order.
+    enum OrderedWork: Sendable {
+        case route(RoutedStanza)
+        case presence(PresenceUpdate)
+        case rosterGet(id: String?)
+        case rosterSet(id: String?, RosterSet)
+    }
+
+    init(configuration: C2SConfiguration, routers: RouterClient, registry: C2SRegistry, frontend: String, logger: Logger) {
+        self.configuration = configuration
+        self.routers = routers
+        self.registry = registry
+        self.frontend = frontend
+        self.logger = logger
+        self.stream = registry.newStreamID()
+        self.parser = XMLStreamParser(limits: configuration.limits, acceptedContentNamespaces: [XMLNamespace.jabberClient])
+    }
+
+    var domain: String { configuration.domain }
+
+    // MARK: Channel events
+
+    func channelActive(context: ChannelHandlerContext) {
+        let handle = C2SConnectionHandle(stream: stream, channel: context.channel)
+        self.handle = handle
+        registry.add(handle)
+        negotiationTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(configuration.negotiationTimeout.nanoseconds)) {
+            if case .established = self.phase { return }
+            self.fail(context: context, StreamError(.connectionTimeout, text: "no bound resource within \(self.configuration.negotiationTimeout)"))
+        }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        phase = .closed
+        negotiationTimer?.cancel()
+        registry.remove(stream)
+        work?.finish()
+        if let session {
+            let routers = self.routers
+            Task { await routers.closeSession(session) }
+        }
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .closed = phase else {
+            let bytes = Self.unwrapInboundIn(data)
+            do {
+                try parser.feed(bytes.readableBytesView.withUnsafeBytes { $0 }, into: &events)
+            } catch {
+                fail(context: context, StreamError(error))
+                return
+            }
+            drain(context: context)
+            return
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("c2s connection error", metadata: ["stream": "\(stream)", "error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    /// Handles queued events until one needs an answer from a router.
+    private func drain(context: ChannelHandlerContext) {
+        while !busy, !events.isEmpty {
+            if case .closed = phase { events.removeAll(); return }
+            let event = events.removeFirst()
+            handle(event, context: context)
+        }
+    }
+
+    private func handle(_ event: XMLStreamEvent, context: ChannelHandlerContext) {
+        switch event {
+        case .streamOpen(let header):
+            openStream(header, context: context)
+        case .streamClose:
+            write("</stream:stream>", context: context, flush: true)
+            phase = .closed
+            context.close(promise: nil)
+        case .stanza(let element):
+            switch phase {
+            case .awaitingStream, .closed:
+                fail(context: context, StreamError(.notWellFormed, text: "an element before the stream header"))
+            case .negotiating:
+                negotiate(element, context: context)
+            case .authenticatingSCRAM(let scram):
+                continueSCRAM(element, scram: scram, context: context)
+            case .authenticated:
+                bind(element, context: context)
+            case .established:
+                established(element, context: context)
+            }
+        }
+    }
+
+    // MARK: Writing
+
+    private func write(_ text: String, context: ChannelHandlerContext, flush: Bool = true) {
+        var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
+        buffer.writeString(text)
+        if flush { context.writeAndFlush(Self.wrapOutboundOut(buffer), promise: nil) } else { context.write(Self.wrapOutboundOut(buffer), promise: nil) }
+    }
+
+    func write(_ element: XMLElement, context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: 256)
+        element.write(into: &buffer, parentNamespace: XMLNamespace.jabberClient)
+        context.writeAndFlush(Self.wrapOutboundOut(buffer), promise: nil)
+    }
+
+    /// Sends a stream error and closes (RFC 6120 §4.9.1.1: the header first if not yet sent).
+    func fail(context: ChannelHandlerContext, _ error: StreamError) {
+        if case .closed = phase { return }
+        phase = .closed
+        events.removeAll()
+        var buffer = context.channel.allocator.buffer(capacity: 512)
+        if !headerSent {
+            buffer.writeString(StanzaRendering.streamHeader(domain: domain, id: "\(stream)"))
+            headerSent = true
+        }
+        error.write(into: &buffer)
+        buffer.writeString("</stream:stream>")
+        logger.info("stream error", metadata: ["stream": "\(stream)", "condition": "\(error.condition.rawValue)", "text": "\(error.text ?? "")"])
+        context.writeAndFlush(Self.wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+
+    // MARK: Stream header and features
+
+    private func openStream(_ header: XMLElement, context: ChannelHandlerContext) {
+        streamCounter += 1
+        write(StanzaRendering.streamHeader(domain: domain, id: "\(stream)-\(streamCounter)"), context: context, flush: false)
+        headerSent = true
+        if let to = header.attribute("to"), to.lowercased() != domain {
+            fail(context: context, StreamError(.hostUnknown, text: "this service is \(domain), not \(to)"))
+            return
+        }
+        if let version = header.attribute("version"), let major = version.split(separator: ".").first.flatMap({ Int($0) }), major > 1 {
+            fail(context: context, StreamError(.unsupportedVersion, text: "this service speaks XMPP 1.0"))
+            return
+        }
+        if authenticatedUser == nil {
+            phase = .negotiating
+            write(StanzaRendering.featuresBeforeAuth(mechanisms: offeredMechanisms, startTLS: configuration.tls != nil && !tlsActive,
+                                                     required: configuration.requireTLS), context: context)
+        } else {
+            phase = .authenticated
+            write(StanzaRendering.featuresAfterAuth(), context: context)
+        }
+    }
+
+    /// What SASL offers on this stream: nothing before STARTTLS when TLS is required, PLAIN only
+    /// inside TLS unless the configuration allows it in the clear.
+    private var offeredMechanisms: [String] {
+        if configuration.requireTLS && !tlsActive { return [] }
+        var mechanisms = [SCRAMAlgorithm.sha256.mechanismName, SCRAMAlgorithm.sha1.mechanismName]
+        if tlsActive || configuration.allowPlainWithoutTLS { mechanisms.append("PLAIN") }
+        return mechanisms
+    }
+
+    // MARK: STARTTLS (RFC 6120 §5)
+
+    private func startTLS(context: ChannelHandlerContext) {
+        guard let tls = configuration.tls, !tlsActive else {
+            write("<failure xmlns='\(StanzaRendering.tlsNS)'/></stream:stream>", context: context)
+            phase = .closed
+            context.close(promise: nil)
+            return
+        }
+        // <proceed/> leaves in the clear; everything after it is TLS.
+        write("<proceed xmlns='\(StanzaRendering.tlsNS)'/>", context: context)
+        do {
+            try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls), position: .first)
+        } catch {
+            fail(context: context, StreamError(.internalServerError, text: "TLS could not start"))
+            return
+        }
+        tlsActive = true
+        parser.reset()
+        phase = .awaitingStream
+    }
+
+    // MARK: SASL (RFC 6120 §6)
+
+    private func negotiate(_ element: XMLElement, context: ChannelHandlerContext) {
+        if element.name == "starttls", element.namespace == StanzaRendering.tlsNS {
+            startTLS(context: context)
+            return
+        }
+        if configuration.requireTLS && !tlsActive {
+            fail(context: context, StreamError(.policyViolation, text: "STARTTLS is required before authentication"))
+            return
+        }
+        guard element.name == "auth", element.namespace == StanzaRendering.saslNS else {
+            if element.namespace == XMLNamespace.jabberClient {
+                fail(context: context, StreamError(.notAuthorized, text: "authenticate first"))
+            } else {
+                fail(context: context, StreamError(.unsupportedStanzaType, text: "unexpected <\(element.name)/> before authentication"))
+            }
+            return
+        }
+        let mechanism = element.attribute("mechanism") ?? ""
+        let initial: [UInt8]
+        do {
+            initial = try SASLBase64.decodeElementText(element.text) ?? []
+        } catch {
+            saslFailed(error, context: context)
+            return
+        }
+        if let algorithm = SCRAMAlgorithm(mechanismName: mechanism) {
+            var scram = SCRAMServer(algorithm: algorithm)
+            let username: String
+            do {
+                username = try scram.receiveClientFirst(initial)
+            } catch {
+                saslFailed(error, context: context)
+                return
+            }
+            let bare = "\(username.lowercased())@\(domain)"
+            perform(context: context, { [routers] in try await routers.credentials(bare) }) { result in
+                switch result {
+                case .failure(let error):
+                    self.saslFailed(SASLError(.temporaryAuthFailure, "the account service is unavailable (\(error))"), context: context)
+                case .success(let answer):
+                    if answer.status == .disabled {
+                        self.saslFailed(SASLError(.accountDisabled, "this device is disabled"), context: context)
+                        return
+                    }
+                    let stored = answer.credentials.compactMap { try? SCRAMCredentials(decoding: Array($0.readableBytesView)) }
+                    let credentials = stored.first { $0.algorithm == algorithm }
+                        ?? SCRAMServer.decoyCredentials(for: username, algorithm: algorithm,
+                                                        secret: self.configuration.decoySecret.isEmpty ? nil : self.configuration.decoySecret)
+                    let challenge = scram.serverFirst(credentials: credentials)
+                    self.phase = .authenticatingSCRAM(scram)
+                    self.pendingUser = bare
+                    self.write("<challenge xmlns='\(StanzaRendering.saslNS)'>\(SASLBase64.encodeElementText(challenge))</challenge>", context: context)
+                }
+            }
+        } else if mechanism == "PLAIN" && (tlsActive || configuration.allowPlainWithoutTLS) {
+            let parsed: (authzid: String?, authcid: String, password: String)
+            do {
+                parsed = try PLAINMessage.parse(initial)
+            } catch {
+                saslFailed(error, context: context)
+                return
+            }
+            let bare = "\(parsed.authcid.lowercased())@\(domain)"
+            if let authzid = parsed.authzid, authzid != bare, authzid != parsed.authcid {
+                saslFailed(SASLError(.invalidAuthzid, "a device may only act as itself"), context: context)
+                return
+            }
+            let password = parsed.password
+            perform(context: context, { [routers] in try await routers.credentials(bare) }) { result in
+                switch result {
+                case .failure(let error):
+                    self.saslFailed(SASLError(.temporaryAuthFailure, "the account service is unavailable (\(error))"), context: context)
+                case .success(let answer) where answer.status == .disabled:
+                    self.saslFailed(SASLError(.accountDisabled, "this device is disabled"), context: context)
+                case .success(let answer):
+                    let stored = answer.credentials.compactMap { try? SCRAMCredentials(decoding: Array($0.readableBytesView)) }
+                    if answer.status == .enabled, let credentials = stored.first, credentials.verifies(plainPassword: password) {
+                        self.saslSucceeded(user: bare, additional: nil, context: context)
+                    } else {
+                        self.saslFailed(SASLError(.notAuthorized, "wrong device id or password"), context: context)
+                    }
+                }
+            }
+        } else {
+            saslFailed(SASLError(.invalidMechanism, "offered: \(offeredMechanisms.joined(separator: ", "))"), context: context)
+        }
+    }
+
+    private var pendingUser: String?
+
+    private func continueSCRAM(_ element: XMLElement, scram: SCRAMServer, context: ChannelHandlerContext) {
+        var scram = scram
+        guard element.namespace == StanzaRendering.saslNS else {
+            fail(context: context, StreamError(.notAuthorized, text: "authentication in progress"))
+            return
+        }
+        if element.name == "abort" {
+            saslFailed(SASLError(.aborted, "aborted by the client"), context: context)
+            return
+        }
+        guard element.name == "response" else {
+            saslFailed(SASLError(.malformedRequest, "expected <response/>"), context: context)
+            return
+        }
+        do {
+            let message = try SASLBase64.decodeElementText(element.text) ?? []
+            let final = try scram.receiveClientFinal(message)
+            if let authzid = scram.authorizationIdentity, !authzid.isEmpty, authzid.lowercased() != pendingUser {
+                saslFailed(SASLError(.invalidAuthzid, "a device may only act as itself"), context: context)
+                return
+            }
+            saslSucceeded(user: pendingUser ?? "", additional: final, context: context)
+        } catch {
+            saslFailed(error, context: context)
+        }
+    }
+
+    private func saslSucceeded(user: String, additional: [UInt8]?, context: ChannelHandlerContext) {
+        authenticatedUser = user
+        let text = additional.map { SASLBase64.encodeElementText($0) } ?? ""
+        write("<success xmlns='\(StanzaRendering.saslNS)'>\(text)</success>", context: context)
+        parser.reset()
+        phase = .awaitingStream
+        logger.debug("authenticated", metadata: ["stream": "\(stream)", "user": "\(user)"])
+    }
+
+    private func saslFailed(_ error: SASLError, context: ChannelHandlerContext) {
+        authFailures += 1
+        write(StanzaRendering.saslFailure(error), context: context)
+        phase = .negotiating
+        if authFailures >= configuration.maxAuthFailures {
+            fail(context: context, StreamError(.policyViolation, text: "too many failed authentication attempts"))
+        }
+    }
+
+    // MARK: Resource binding (RFC 6120 §7)
+
+    private func bind(_ element: XMLElement, context: ChannelHandlerContext) {
+        guard element.name == "iq", element.namespace == XMLNamespace.jabberClient, element.attribute("type") == "set",
+              let bindRequest = element.child("bind", namespace: StanzaRendering.bindNS) else {
+            if element.name == "iq", element.namespace == XMLNamespace.jabberClient {
+                reply(to: element, StanzaError(.notAllowed, text: "bind a resource first"), context: context)
+            } else {
+                fail(context: context, StreamError(.notAuthorized, text: "bind a resource first"))
+            }
+            return
+        }
+        var resource: String?
+        if let requested = bindRequest.child("resource", namespace: StanzaRendering.bindNS)?.text, !requested.isEmpty {
+            guard requested.utf8.count <= 1023, !requested.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                reply(to: element, StanzaError(.badRequest, text: "the resource must be 1 to 1023 bytes without control characters"), context: context)
+                return
+            }
+            resource = requested
+        }
+        guard let user = authenticatedUser else { return }
+        let request = SessionOpen(bareJID: user, resource: resource, address: SessionAddress(frontend: frontend, stream: stream))
+        perform(context: context, { [routers] in try await routers.openSession(request) }) { result in
+            switch result {
+            case .failure(let error):
+                self.reply(to: element, StanzaError(.notAllowed, text: "\(error)"), context: context)
+            case .success(let ref):
+                self.session = ref
+                self.phase = .established
+                self.negotiationTimer?.cancel()
+                self.startOrderedWork(context: context)
+                let jid = XMLElement(name: "jid", namespace: StanzaRendering.bindNS, children: [.text("\(ref.bareJID)/\(ref.resource)")])
+                let bind = XMLElement(name: "bind", namespace: StanzaRendering.bindNS, children: [.element(jid)])
+                self.write(StanzaRendering.iqResult(id: element.attribute("id"), to: nil, from: nil, payload: bind), context: context)
+            }
+        }
+    }
+
+    func reply(to element: XMLElement, _ error: StanzaError, context: ChannelHandlerContext) {
+        guard element.attribute("type") != "error", element.attribute("type") != "result" else { return }
+        write(error.reply(to: element, by: domain), context: context)
+    }
+
+    // MARK: Async plumbing
+
+    /// Runs `work` off the event loop and continues with its result on the loop; events that
+    /// arrive meanwhile wait (the stream is processed strictly in order).
+    private func perform<T: Sendable>(context: ChannelHandlerContext, _ work: @escaping @Sendable () async throws -> T, then: @escaping (Result<T, any Error>) -> Void) {
+        busy = true
+        let loop = context.eventLoop
+        let continuation = NIOLoopBound((self, context, then), eventLoop: loop)
+        Task {
+            let result: Result<T, any Error>
+            do { result = .success(try await work()) } catch { result = .failure(error) }
+            loop.execute {
+                let (handler, context, then) = continuation.value
+                handler.busy = false
+                if case .closed = handler.phase { return }
+                then(result)
+                handler.drain(context: context)
+            }
+        }
+    }
+
+    /// After binding: one task per stream takes stanzas to routers in order.
+    private func startOrderedWork(context: ChannelHandlerContext) {
+        let (stream, continuation) = AsyncStream.makeStream(of: OrderedWork.self, bufferingPolicy: .unbounded)
+        work = continuation
+        let routers = self.routers
+        let handle = self.handle!
+        let domain = self.domain
+        let logger = self.logger
+        let session = self.session!
+        let worker = C2SWorker(routers: routers, handle: handle, domain: domain, session: session, logger: logger)
+        Task { await worker.run(stream) }
+    }
+
+    func enqueue(_ item: OrderedWork) {
+        work?.yield(item)
+    }
+}

@@ -1,0 +1,105 @@
+import ETunnel
+import Logging
+import MMGSShared
+import NIOCore
+import NIOPosix
+import NodeRuntime
+import ServiceLifecycle
+import StanzaRouting
+import XMPPCore
+
+/// The device listener of a front-end, and what routers may ask of its streams.
+final class C2SServer: Sendable {
+    let configuration: C2SConfiguration
+    let registry = C2SRegistry()
+    let context: NodeContext
+
+    init(configuration: C2SConfiguration, context: NodeContext) {
+        self.configuration = configuration
+        self.context = context
+    }
+
+    func register(into methods: inout ETunnelMethods) {
+        methods.register(RoutingMethods.deliver) { call in
+            var answer = call.allocator.buffer(capacity: 1)
+            do {
+                let delivery = try Delivery.decode(call.payload)
+                answer.writeInteger(UInt8(self.deliver(delivery) ? 1 : 0))
+            } catch {
+                call.fail(error as? ETunnelError ?? ETunnelError(.badPayload, "\(error)"))
+                return
+            }
+            call.respond(answer)
+        }
+        methods.register(RoutingMethods.sessionKill) { call in
+            if let kill = try? SessionKill.decode(call.payload), let handle = self.registry.handle(kill.stream) {
+                let condition = StreamErrorCondition(rawValue: kill.condition) ?? .undefinedCondition
+                handle.kill(StreamError(condition, text: kill.text))
+            }
+            call.respond(ByteBuffer())
+        }
+    }
+
+    /// Puts a router's delivery on a stream; false if the stream is gone.
+    func deliver(_ delivery: Delivery) -> Bool {
+        guard let handle = registry.handle(delivery.stream) else { return false }
+        switch delivery.action {
+        case .stanza:
+            if delivery.delayMillis == 0 {
+                handle.write(delivery.payload)
+            } else if var element = StanzaRendering.parseStanza(delivery.payload) {
+                element.children.append(.element(StanzaRendering.delay(millis: delivery.delayMillis, domain: configuration.domain)))
+                handle.write(element)
+            } else {
+                handle.write(delivery.payload)
+            }
+        case .bounce:
+            guard let original = StanzaRendering.parseStanza(delivery.payload) else { return true }
+            let condition = delivery.condition.flatMap(StanzaErrorCondition.init(rawValue:)) ?? .serviceUnavailable
+            handle.write(StanzaError(condition).reply(to: original, by: nil))
+        case .rosterPush:
+            guard let item = try? RosterItem.decode(delivery.payload) else { return true }
+            handle.write(StanzaRendering.rosterPush(item, to: "\(handle.stream)"))
+        }
+        return true
+    }
+
+    func start(host: String, port: Int) async throws -> any Channel {
+        let routers = RouterClient(context: context)
+        let configuration = self.configuration
+        let registry = self.registry
+        let frontend = context.name
+        let logger = context.logger
+        return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        C2SHandler(configuration: configuration, routers: routers, registry: registry, frontend: frontend, logger: logger))
+                }
+            }
+            .bind(host: host, port: port)
+            .get()
+    }
+}
+
+/// Listens for devices until graceful shutdown; then stops accepting and closes the streams
+/// with `system-shutdown`.
+struct C2SService: Service {
+    let server: C2SServer
+    let listen: HostPort
+
+    func run() async throws {
+        let channel: any Channel
+        do {
+            channel = try await server.start(host: listen.host, port: listen.port)
+        } catch {
+            throw ConfigurationError("cannot listen for devices on \(listen): \(error)")
+        }
+        server.context.logger.info("accepting devices", metadata: ["xmpp": "\(listen)", "domain": "\(server.configuration.domain)"])
+        try? await gracefulShutdown()
+        try? await channel.close()
+    }
+}

@@ -610,7 +610,8 @@ def xmpp_cluster(tmp_path_factory, ports, request):
     allowed without TLS. Every node healthy, every router reachable for `mmgsctl device`.
     Processes stopped at module teardown."""
     base = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
-    c = Cluster(base, ports, domain="itest.local", allow_plain=True)
+    # A module may set XMPP_ALLOW_PLAIN = False to run its cluster without PLAIN.
+    c = Cluster(base, ports, domain="itest.local", allow_plain=getattr(request.module, "XMPP_ALLOW_PLAIN", True))
     c.layout()
     try:
         c.start_all()
@@ -655,6 +656,8 @@ class XMPPDevice:
             pytest.fail("slixmpp is not installed: pip install 'slixmpp==1.17.0'")
         self.jid, self.port, self.label = jid, port, label or jid
         self.c = slixmpp.ClientXMPP(jid, password)
+        # Plain TCP only: no direct-TLS attempt first (it would reach the front-end as garbage).
+        self.c.enable_direct_tls = False
         mechanisms = self.c.plugin["feature_mechanisms"]
         mechanisms.unencrypted_scram = True
         mechanisms.unencrypted_plain = plain
@@ -754,6 +757,7 @@ class XMPPDevice:
 
     async def close(self, wait: float = 2.0):
         """Ends the stream (bounded) and drops the connection."""
+        self.c.cancel_connection_attempt()
         if self.gone.done():
             return
         try:
@@ -838,6 +842,22 @@ class XMPPDevice:
             return await iq.send(timeout=timeout)
         except slixmpp.exceptions.IqError as error:
             return error.iq
+
+
+def device_ids(cluster: "Cluster", prefix: str, count: int = 2) -> list[str]:
+    """`count` device ids PREFIX<n> whose bare JIDs are owned by the cluster's routers in turn
+    (per `mmgsctl placement`), so that a conversation between them crosses routers."""
+    routers = [n.name for n in cluster.of_role("router")]
+    candidates = [f"{prefix}{i}" for i in range(64)]
+    owners = placement_owners(routers, [f"{d}@{cluster.domain}" for d in candidates])
+    chosen: list[str] = []
+    for d in candidates:
+        want = routers[len(chosen) % len(routers)]
+        if owners[f"{d}@{cluster.domain}"] == want:
+            chosen.append(d)
+            if len(chosen) == count:
+                return chosen
+    raise AssertionError(f"no {count} ids {prefix}N alternating over {routers}")
 
 
 def roster_items(iq) -> dict:

@@ -13,6 +13,8 @@ public struct C2SConfiguration: Sendable {
     public var limits = XMLStreamLimits()
     /// How long a stream may take from TCP connect to a bound resource.
     public var negotiationTimeout: Duration = .seconds(30)
+    /// XEP-0198: how long a dropped resumable stream waits for its device.
+    public var resumeWindow: Duration = .seconds(300)
     /// Failed authentication attempts allowed on one stream before it is closed.
     public var maxAuthFailures = 3
     /// Makes the decoy SCRAM salt of unknown users identical on every front-end (the cluster

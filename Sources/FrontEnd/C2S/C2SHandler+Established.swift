@@ -7,6 +7,10 @@ import XMPPCore
 extension C2SHandler {
     /// A stanza from a bound device (RFC 6120 §8, RFC 6121).
     func established(_ element: XMLElement, context: ChannelHandlerContext) {
+        if element.namespace == StanzaRendering.smNS || element.namespace == StanzaRendering.csiNS {
+            nonza(element, context: context)
+            return
+        }
         guard element.namespace == XMLNamespace.jabberClient, ["message", "presence", "iq"].contains(element.name) else {
             fail(context: context, StreamError(.unsupportedStanzaType, text: "<\(element.name)/> is not a stanza this service accepts"))
             return
@@ -25,6 +29,7 @@ extension C2SHandler {
             reply(to: element, StanzaError(.jidMalformed, text: "\(error)"), context: context)
             return
         }
+        handle?.countHandled()
         var stamped = element
         stamped.setAttribute("from", to: full)
         let type = header.type
@@ -59,6 +64,34 @@ extension C2SHandler {
                 header.to = JID(session.bareJID)
             }
             route(addressed, header: header, kind: .message, context: context)
+        }
+    }
+
+    /// Stream management and client state indication elements.
+    private func nonza(_ element: XMLElement, context: ChannelHandlerContext) {
+        guard let handle else { return }
+        switch (element.namespace, element.name) {
+        case (StanzaRendering.smNS, "enable"):
+            guard !handle.streamManagementEnabled else {
+                handle.writeNonza("<failed xmlns='\(StanzaRendering.smNS)'><unexpected-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>")
+                return
+            }
+            let resumable = ["true", "1"].contains(element.attribute("resume") ?? "")
+            let id = handle.enableStreamManagement(resumable: resumable)
+            let seconds = Int(configuration.resumeWindow.components.seconds)
+            handle.writeNonza(resumable
+                ? "<enabled xmlns='\(StanzaRendering.smNS)' id='\(id)' resume='true' max='\(seconds)'/>"
+                : "<enabled xmlns='\(StanzaRendering.smNS)'/>")
+        case (StanzaRendering.smNS, "r"):
+            handle.writeNonza("<a xmlns='\(StanzaRendering.smNS)' h='\(handle.handled)'/>")
+        case (StanzaRendering.smNS, "a"):
+            if let h = element.attribute("h").flatMap({ UInt32($0) }) { handle.acknowledge(h) }
+        case (StanzaRendering.csiNS, "inactive"):
+            handle.setInactive(true)
+        case (StanzaRendering.csiNS, "active"):
+            handle.setInactive(false)
+        default:
+            fail(context: context, StreamError(.unsupportedStanzaType, text: "<\(element.name)/> is not supported here"))
         }
     }
 
@@ -124,7 +157,7 @@ extension C2SHandler {
 /// The ordered worker: one stream's stanzas, to routers, one after another.
 struct C2SWorker: Sendable {
     let routers: RouterClient
-    let handle: C2SConnectionHandle
+    let handle: C2SStreamHandle
     let domain: String
     let session: SessionRef
     let logger: Logger
@@ -142,7 +175,7 @@ struct C2SWorker: Sendable {
             } catch {
                 logger.warning("routing failed", metadata: ["to": "\(stanza.to)", "error": "\(error)"])
                 if let element = StanzaRendering.parseStanza(stanza.stanza), stanza.type != "error" {
-                    handle.write(StanzaError(.remoteServerTimeout, text: "the router did not answer").reply(to: element, by: domain))
+                    handle.writeStanza(StanzaError(.remoteServerTimeout, text: "the router did not answer").reply(to: element, by: domain))
                 }
             }
         case .presence(let update):
@@ -154,18 +187,18 @@ struct C2SWorker: Sendable {
         case .rosterGet(let id):
             do {
                 let items = try await routers.rosterGet(session.bareJID)
-                handle.write(StanzaRendering.iqResult(id: id, to: full, from: nil, payload: StanzaRendering.rosterQuery(items.items)))
+                handle.writeStanza(StanzaRendering.iqResult(id: id, to: full, from: nil, payload: StanzaRendering.rosterQuery(items.items)))
             } catch {
-                handle.write(Self.errorIQ(id: id, to: full, StanzaError(.internalServerError, text: "the roster is unavailable")))
+                handle.writeStanza(Self.errorIQ(id: id, to: full, StanzaError(.internalServerError, text: "the roster is unavailable")))
             }
         case .rosterSet(let id, let request):
             do {
                 try await routers.rosterSet(request)
-                handle.write(StanzaRendering.iqResult(id: id, to: full, from: nil))
+                handle.writeStanza(StanzaRendering.iqResult(id: id, to: full, from: nil))
             } catch let error as ETunnelError where error.message == "item-not-found" {
-                handle.write(Self.errorIQ(id: id, to: full, StanzaError(.itemNotFound)))
+                handle.writeStanza(Self.errorIQ(id: id, to: full, StanzaError(.itemNotFound)))
             } catch {
-                handle.write(Self.errorIQ(id: id, to: full, StanzaError(.internalServerError, text: "\(error)")))
+                handle.writeStanza(Self.errorIQ(id: id, to: full, StanzaError(.internalServerError, text: "\(error)")))
             }
         }
     }

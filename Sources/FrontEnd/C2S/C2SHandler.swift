@@ -37,7 +37,7 @@ final class C2SHandler: ChannelInboundHandler {
     private var events: [XMLStreamEvent] = []
     private var busy = false
     private var negotiationTimer: Scheduled<Void>?
-    private var handle: C2SConnectionHandle?
+    private(set) var handle: C2SStreamHandle?
     private var work: AsyncStream<OrderedWork>.Continuation?
     private var streamCounter = 0
     private var tlsActive = false
@@ -65,7 +65,7 @@ final class C2SHandler: ChannelInboundHandler {
     // MARK: Channel events
 
     func channelActive(context: ChannelHandlerContext) {
-        let handle = C2SConnectionHandle(stream: stream, channel: context.channel)
+        let handle = C2SStreamHandle(stream: stream, channel: context.channel)
         self.handle = handle
         registry.add(handle)
         negotiationTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(configuration.negotiationTimeout.nanoseconds)) {
@@ -78,11 +78,15 @@ final class C2SHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         phase = .closed
         negotiationTimer?.cancel()
-        registry.remove(stream)
         work?.finish()
-        if let session {
-            let routers = self.routers
-            Task { await routers.closeSession(session) }
+        if let handle {
+            let reaper = C2SReaper(routers: routers, registry: registry, domain: domain, logger: logger)
+            if let generation = handle.detach(from: context.channel) {
+                // XEP-0198: keep the session for the resumption window.
+                if generation != Int.min { reaper.expire(handle, generation: generation, after: configuration.resumeWindow) }
+            } else {
+                Task { await reaper.finish(handle) }
+            }
         }
         context.fireChannelInactive()
     }
@@ -148,6 +152,10 @@ final class C2SHandler: ChannelInboundHandler {
     }
 
     func write(_ element: XMLElement, context: ChannelHandlerContext) {
+        if case .established = phase, let handle {
+            handle.writeStanza(element)
+            return
+        }
         var buffer = context.channel.allocator.buffer(capacity: 256)
         element.write(into: &buffer, parentNamespace: XMLNamespace.jabberClient)
         context.writeAndFlush(Self.wrapOutboundOut(buffer), promise: nil)
@@ -189,7 +197,7 @@ final class C2SHandler: ChannelInboundHandler {
                                                      required: configuration.requireTLS), context: context)
         } else {
             phase = .authenticated
-            write(StanzaRendering.featuresAfterAuth(), context: context)
+            write(StanzaRendering.featuresAfterAuth(resumeWindow: configuration.resumeWindow), context: context)
         }
     }
 
@@ -221,6 +229,11 @@ final class C2SHandler: ChannelInboundHandler {
         }
         tlsActive = true
         parser.reset()
+        // Anything parsed after <starttls/> from the same read arrived in the clear: an injection.
+        if !events.isEmpty {
+            fail(context: context, StreamError(.policyViolation, text: "data after <starttls/> before the TLS handshake"))
+            return
+        }
         phase = .awaitingStream
     }
 
@@ -348,6 +361,7 @@ final class C2SHandler: ChannelInboundHandler {
         let text = additional.map { SASLBase64.encodeElementText($0) } ?? ""
         write("<success xmlns='\(StanzaRendering.saslNS)'>\(text)</success>", context: context)
         parser.reset()
+        events.removeAll()  // a new stream starts after <success/>
         phase = .awaitingStream
         logger.debug("authenticated", metadata: ["stream": "\(stream)", "user": "\(user)"])
     }
@@ -364,6 +378,10 @@ final class C2SHandler: ChannelInboundHandler {
     // MARK: Resource binding (RFC 6120 §7)
 
     private func bind(_ element: XMLElement, context: ChannelHandlerContext) {
+        if element.name == "resume", element.namespace == StanzaRendering.smNS {
+            resume(element, context: context)
+            return
+        }
         guard element.name == "iq", element.namespace == XMLNamespace.jabberClient, element.attribute("type") == "set",
               let bindRequest = element.child("bind", namespace: StanzaRendering.bindNS) else {
             if element.name == "iq", element.namespace == XMLNamespace.jabberClient {
@@ -389,6 +407,7 @@ final class C2SHandler: ChannelInboundHandler {
                 self.reply(to: element, StanzaError(.notAllowed, text: "\(error)"), context: context)
             case .success(let ref):
                 self.session = ref
+                self.handle?.bind(ref)
                 self.phase = .established
                 self.negotiationTimer?.cancel()
                 self.startOrderedWork(context: context)
@@ -402,6 +421,33 @@ final class C2SHandler: ChannelInboundHandler {
     func reply(to element: XMLElement, _ error: StanzaError, context: ChannelHandlerContext) {
         guard element.attribute("type") != "error", element.attribute("type") != "result" else { return }
         write(error.reply(to: element, by: domain), context: context)
+    }
+
+    // MARK: Stream resumption (XEP-0198 §5)
+
+    private func resume(_ element: XMLElement, context: ChannelHandlerContext) {
+        let failed = "<failed xmlns='\(StanzaRendering.smNS)'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"
+        guard let user = authenticatedUser, let previd = element.attribute("previd"), let previous = UInt64(previd, radix: 16),
+              let h = element.attribute("h").flatMap({ UInt32($0) }), let old = registry.handle(previous), old !== handle,
+              let result = old.resume(on: context.channel, user: user, acknowledged: h) else {
+            write(failed, context: context)
+            return
+        }
+        result.old?.close(promise: nil)
+        if let mine = handle { registry.remove(mine.stream); _ = mine.finish() }
+        handle = old
+        session = old.session
+        phase = .established
+        negotiationTimer?.cancel()
+        startOrderedWork(context: context)
+        var out = context.channel.allocator.buffer(capacity: 256)
+        out.writeString("<resumed xmlns='\(StanzaRendering.smNS)' previd='\(previd)' h='\(result.handled)'/>")
+        for stanza in result.resend {
+            var bytes = stanza
+            out.writeBuffer(&bytes)
+        }
+        context.writeAndFlush(Self.wrapOutboundOut(out), promise: nil)
+        logger.debug("stream resumed", metadata: ["stream": "\(previous)", "resent": "\(result.resend.count)"])
     }
 
     // MARK: Async plumbing
@@ -434,6 +480,7 @@ final class C2SHandler: ChannelInboundHandler {
         let domain = self.domain
         let logger = self.logger
         let session = self.session!
+        handle.bind(session)
         let worker = C2SWorker(routers: routers, handle: handle, domain: domain, session: session, logger: logger)
         Task { await worker.run(stream) }
     }

@@ -46,20 +46,23 @@ final class C2SServer: Sendable {
         switch delivery.action {
         case .stanza:
             if delivery.delayMillis == 0 {
-                handle.write(delivery.payload)
+                return handle.writeStanza(delivery.payload)
             } else if var element = StanzaRendering.parseStanza(delivery.payload) {
                 element.children.append(.element(StanzaRendering.delay(millis: delivery.delayMillis, domain: configuration.domain)))
-                handle.write(element)
+                var buffer = ByteBuffer()
+                element.write(into: &buffer, parentNamespace: XMLNamespace.jabberClient)
+                return handle.writeStanza(buffer)
             } else {
-                handle.write(delivery.payload)
+                return handle.writeStanza(delivery.payload)
             }
         case .bounce:
             guard let original = StanzaRendering.parseStanza(delivery.payload) else { return true }
             let condition = delivery.condition.flatMap(StanzaErrorCondition.init(rawValue:)) ?? .serviceUnavailable
-            handle.write(StanzaError(condition).reply(to: original, by: nil))
+            handle.writeStanza(StanzaError(condition).reply(to: original, by: nil))
         case .rosterPush:
             guard let item = try? RosterItem.decode(delivery.payload) else { return true }
-            handle.write(StanzaRendering.rosterPush(item, to: "\(handle.stream)"))
+            let to = handle.session.map { "\($0.bareJID)/\($0.resource)" } ?? ""
+            handle.writeStanza(StanzaRendering.rosterPush(item, to: to))
         }
         return true
     }

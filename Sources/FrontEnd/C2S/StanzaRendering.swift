@@ -16,6 +16,8 @@ enum StanzaRendering {
     static let discoInfoNS = "http://jabber.org/protocol/disco#info"
     static let discoItemsNS = "http://jabber.org/protocol/disco#items"
     static let delayNS = "urn:xmpp:delay"
+    static let smNS = "urn:xmpp:sm:3"
+    static let csiNS = "urn:xmpp:csi:0"
 
     static func escape(_ value: String) -> String {
         var out = ""
@@ -48,8 +50,9 @@ enum StanzaRendering {
         return xml
     }
 
-    static func featuresAfterAuth() -> String {
-        "<stream:features><bind xmlns='\(bindNS)'/><session xmlns='\(sessionNS)'><optional/></session></stream:features>"
+    static func featuresAfterAuth(resumeWindow: Duration) -> String {
+        "<stream:features><bind xmlns='\(bindNS)'/><session xmlns='\(sessionNS)'><optional/></session>"
+            + "<sm xmlns='\(smNS)'/><csi xmlns='\(csiNS)'/></stream:features>"
     }
 
     static func saslFailure(_ error: SASLError) -> String {

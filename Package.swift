@@ -26,6 +26,7 @@ let package = Package(
         .executable(name: "mmgsctl", targets: ["mmgsctl"]),
         .executable(name: "mmgs", targets: ["mmgs"]),
         .executable(name: "mmgs-etunnel-bench", targets: ["mmgs-etunnel-bench"]),
+        .executable(name: "mmgs-bench", targets: ["mmgs-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -108,6 +109,17 @@ let package = Package(
             dependencies: ["MMGSShared", "NodeRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings),
 
+        // The XMPP load generator (works against any XMPP server).
+        .target(
+            name: "BenchKit",
+            dependencies: [
+                "XMPPCore", log,
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ] + nio,
+            path: "Sources/Bench", swiftSettings: swiftSettings),
+
         // MARK: Executables
         .executableTarget(name: "mmgs-frontend", dependencies: ["MMGSFrontEnd"], path: "Sources/Executables/mmgs-frontend", swiftSettings: swiftSettings),
         .executableTarget(name: "mmgs-router", dependencies: ["MMGSRouter"], path: "Sources/Executables/mmgs-router", swiftSettings: swiftSettings),
@@ -121,6 +133,11 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")] + nio,
             path: "Sources/Executables/mmgs-etunnel-bench", swiftSettings: swiftSettings),
 
+        .executableTarget(
+            name: "mmgs-bench",
+            dependencies: ["BenchKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/Executables/mmgs-bench", swiftSettings: swiftSettings),
+
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["ETunnel", log] + nio, path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "ETunnelTests", dependencies: ["ETunnel", "TestSupport", .product(name: "NIOEmbedded", package: "swift-nio")] + nio, swiftSettings: swiftSettings),
@@ -128,6 +145,10 @@ let package = Package(
         .testTarget(name: "MembershipTests", dependencies: ["Membership", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "SharedTests", dependencies: ["MMGSShared", "NodeRuntime"], swiftSettings: swiftSettings),
         .testTarget(name: "XMPPCoreTests", dependencies: ["XMPPCore", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BenchKitTests",
+            dependencies: ["BenchKit", "XMPPCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings),
         .testTarget(name: "JournalTests", dependencies: ["Journal"], swiftSettings: swiftSettings),
         .testTarget(name: "RouterTests", dependencies: ["MMGSRouter", "StanzaRouting", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
     ]

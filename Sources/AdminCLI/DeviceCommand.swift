@@ -12,7 +12,7 @@ import XMPPCore
 struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device", abstract: "Add, list, show, disable, enable, remove devices and change their passwords.",
-        subcommands: [Add.self, List.self, Show.self, Disable.self, Enable.self, Remove.self, Passwd.self])
+        subcommands: [Add.self, Import.self, List.self, Show.self, Disable.self, Enable.self, Remove.self, Passwd.self])
 
     struct Target: ParsableArguments {
         @OptionGroup var cluster: ClusterOptions
@@ -106,6 +106,79 @@ struct DeviceCommand: AsyncParsableCommand {
         }
     }
 
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Provision many devices at once: PREFIX1…PREFIXN with one password, or from a CSV file.",
+            discussion: """
+                CSV lines: id,password[,imei,imsi,operator,profile] (a header line starting with "id" is skipped). \
+                Devices that exist are replaced. Credentials are derived once per distinct password (same salt), \
+                which keeps imports of 100,000 devices to seconds; use `device add` or `device passwd` for a salt of its own.
+                """)
+        @OptionGroup var target: Target
+        @Option(help: "Generate ids PREFIX<first>…PREFIX<first+count-1>.") var prefix: String?
+        @Option var count = 0
+        @Option var first = 1
+        @Option(help: "Password of the generated devices.") var password: String?
+        @Option(help: "CSV file to import instead.") var file: String?
+        @Option(help: "Devices per call to a router.") var batch = 1000
+
+        func validate() throws {
+            guard (prefix != nil) != (file != nil) else { throw ValidationError("give either --prefix with --count and --password, or --file CSV") }
+            if prefix != nil {
+                guard count > 0 && count <= 10_000_000 else { throw ValidationError("--count must be between 1 and 10000000") }
+                guard password?.isEmpty == false else { throw ValidationError("--password is required with --prefix") }
+            }
+            guard (1...10_000).contains(batch) else { throw ValidationError("--batch must be between 1 and 10000") }
+        }
+
+        func run() async throws {
+            let connection = try target.cluster.connect()
+            defer { connection.close() }
+            let domain = target.domain ?? target.cluster.clusterDomain ?? "mmgs.local"
+            var rows: [(id: String, password: String, extra: [String])] = []
+            if let prefix, let password {
+                rows = (first..<(first + count)).map { ("\(prefix)\($0)", password, []) }
+            } else if let file {
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw ValidationError("cannot read \(file)") }
+                for (number, line) in text.split(whereSeparator: \.isNewline).enumerated() {
+                    let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+                    if number == 0 && fields.first == "id" { continue }
+                    guard fields.count >= 2, !fields[0].isEmpty, !fields[1].isEmpty else {
+                        throw ValidationError("\(file):\(number + 1): expected id,password[,imei,imsi,operator,profile]")
+                    }
+                    rows.append((fields[0], fields[1], Array(fields.dropFirst(2))))
+                }
+            }
+            let view = try await connection.view()
+            let routers = view.placement(for: .router)
+            var credentialsByPassword: [String: [ByteBuffer]] = [:]
+            var byRouter: [String: [DeviceRecord]] = [:]
+            let now = UInt64(Date().timeIntervalSince1970 * 1000)
+            for row in rows {
+                let jid: JID
+                do { jid = try JID(local: row.id, domain: domain) } catch { throw ValidationError("'\(row.id)' is not a valid device id: \(error)") }
+                let credentials = try credentialsByPassword[row.password] ?? DeviceCommand.credentials(password: row.password)
+                credentialsByPassword[row.password] = credentials
+                func field(_ index: Int) -> String? { row.extra.count > index && !row.extra[index].isEmpty ? row.extra[index] : nil }
+                let device = DeviceRecord(bareJID: jid.description, imei: field(0), imsi: field(1), operatorName: field(2), profile: field(3),
+                                          enabled: true, createdMillis: now, credentials: credentials)
+                guard let owner = routers.owner(of: device.bareJID) else { throw CLIError("no live router in view epoch \(view.epoch)") }
+                byRouter[owner, default: []].append(device)
+            }
+            var imported = 0
+            for (name, devices) in byRouter {
+                guard let member = view.member(named: name), let endpoint = member.info.etunnel.flatMap(ETunnelEndpoint.init) else { continue }
+                let peer = connection.client.peer(endpoint)
+                for start in stride(from: 0, to: devices.count, by: batch) {
+                    let slice = Array(devices[start..<min(start + batch, devices.count)])
+                    var answer = try await peer.call(RoutingMethods.deviceImport, DeviceList(devices: slice).encoded(), timeout: .seconds(60))
+                    imported += Int(answer.readInteger(as: UInt32.self) ?? 0)
+                }
+            }
+            print("imported \(imported) devices into \(byRouter.count) router\(byRouter.count == 1 ? "" : "s")")
+        }
+    }
+
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List every device, from every live router.")
         @OptionGroup var target: Target
@@ -118,10 +191,17 @@ struct DeviceCommand: AsyncParsableCommand {
             var devices: [DeviceRecord] = []
             for router in view.live(.router) {
                 guard let endpoint = router.info.etunnel.flatMap(ETunnelEndpoint.init) else { continue }
-                do {
-                    devices += try await connection.client.peer(endpoint).call(RoutingMethods.deviceList, ByteBuffer(), timeout: .seconds(10)).decoded(DeviceList.self).devices
-                } catch {
-                    throw CLIError("router \(router.name) did not answer: \(error)")
+                var after = ""
+                while true {
+                    let page: [DeviceRecord]
+                    do {
+                        page = try await connection.client.peer(endpoint).call(RoutingMethods.deviceList, JIDMessage(jid: after).encoded(), timeout: .seconds(10)).decoded(DeviceList.self).devices
+                    } catch {
+                        throw CLIError("router \(router.name) did not answer: \(error)")
+                    }
+                    devices += page
+                    guard page.count == 1000, let last = page.last else { break }
+                    after = last.bareJID
                 }
             }
             devices.sort { $0.bareJID < $1.bareJID }

@@ -67,8 +67,16 @@ extension CommunityRouter {
             try await self.deviceRemove(JIDMessage.decode(call.payload).jid)
             return ByteBuffer()
         })
-        methods.register(RoutingMethods.deviceList, async: { _ in
-            await DeviceList(devices: self.deviceList()).encoded()
+        methods.register(RoutingMethods.deviceList, async: { call in
+            // Paged (a page must fit in one frame): after JID (exclusive), at most 1000.
+            let after = (try? JIDMessage.decode(call.payload).jid) ?? ""
+            return await DeviceList(devices: self.deviceList(after: after, limit: 1000)).encoded()
+        })
+        methods.register(RoutingMethods.deviceImport, async: { call in
+            let list = try DeviceList.decode(call.payload)
+            var answer = ByteBuffer()
+            answer.writeInteger(UInt32(try await self.deviceImport(list.devices)))
+            return answer
         })
         methods.register(RoutingMethods.credentials, async: { call in
             try await self.credentials(JIDMessage.decode(call.payload).jid).encoded()

@@ -9,6 +9,8 @@ public enum RoutingMethods {
     public static let deviceGet = MethodID(service: 0x10, method: 2)
     public static let deviceRemove = MethodID(service: 0x10, method: 3)
     public static let deviceList = MethodID(service: 0x10, method: 4)
+    /// Bulk provisioning: create or replace many devices (a `DeviceList`) in one call.
+    public static let deviceImport = MethodID(service: 0x10, method: 5)
 
     // front-end → the router that owns the device's own bare JID
     public static let credentials = MethodID(service: 0x11, method: 1)

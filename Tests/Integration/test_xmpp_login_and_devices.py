@@ -83,6 +83,13 @@ def test_refused_logins_reach_the_client(xmpp_cluster):
                 failures = await d.login_fails()
                 assert failures[:1] == [condition], f"{label}: SASL failure {failures}, expected {condition}"
                 await d.close()
+            # Every mechanism tried and refused: after the third failure the stream ends with
+            # policy-violation.
+            d = xs.new(f"{jid}/x", "wrong-password", port, plain=True, label="all mechanisms, wrong password")
+            failures = await d.login_fails()
+            await d.wait_gone()
+            assert d.auth_failures == ["not-authorized"] * 3, d.auth_failures
+            assert [cond for cond, _ in d.stream_errors] == ["policy-violation"], d.stream_errors
             # The right password still works after the failures.
             await xs.login(f"{jid}/ok", "right-password", port)
 
@@ -200,3 +207,43 @@ def test_mmgsctl_device_commands(xmpp_cluster):
 
     # A password is required.
     assert_clean_failure(c.device("add", "ctl-c"), "password")
+
+
+def test_removed_device_leaves_no_roster_or_offline_messages(xmpp_cluster):
+    """`mmgsctl device remove` removes "a device, its roster and its offline messages": the same
+    id provisioned again starts empty."""
+    c = xmpp_cluster
+    c.add_device("reborn", "pw-1")
+    writer = c.add_device("reborn-writer", "pw")
+    jid = f"reborn@{c.domain}"
+
+    async def before():
+        async with XMPPDevices() as xs:
+            d = await xs.login(f"{jid}/one", "pw-1", c.xmpp_port("frontend-1"))
+            await d.roster_set(f"old-friend@{c.domain}", name="Old friend", groups=["Past"])
+            assert f"old-friend@{c.domain}" in await d.roster()
+            await d.close()
+            w = await xs.login(f"{writer}/one", "pw", c.xmpp_port("frontend-2"))
+            w.send_chat(jid, "for the old device")
+            await w.roster()
+
+    run_async(before(), 30)
+    c.device_ok("remove", "reborn")
+    c.device_ok("add", "reborn", "--password", "pw-2")
+
+    async def after():
+        async with XMPPDevices() as xs:
+            d = await xs.login(f"{jid}/two", "pw-2", c.xmpp_port("frontend-2"))
+            roster = await d.roster()
+            w = await xs.login(f"{writer}/two", "pw", c.xmpp_port("frontend-1"))
+            w.send_chat(d.full, "marker")
+            got = []
+            while True:
+                msg = await d.next_message(what="the marker")
+                if msg["body"] == "marker":
+                    break
+                got.append(msg["body"])
+            assert not got, f"the re-provisioned device got the removed one's offline messages: {got}"
+            assert roster == {}, f"the re-provisioned device has the removed one's roster: {roster}"
+
+    run_async(after(), 30)

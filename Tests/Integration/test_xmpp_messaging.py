@@ -124,6 +124,7 @@ def test_offline_messages_delivered_once_in_order_with_delay(xmpp_cluster):
                 stamp = delay.get("stamp")
                 assert stamp and stamp.endswith("Z") and stamp.startswith(time.strftime("%Y-", time.gmtime(sent_at))), (
                     f"bad stamp {stamp!r} in {msg}")
+                assert delay.get("from") == c.domain, f"delay from {delay.get('from')!r}, expected {c.domain}"
                 assert str(msg["from"]) == a.full
             assert not await expect_silence(b, a, b.full, "the offline messages"), "more than the 3 offline messages"
             await b.close()
@@ -136,6 +137,26 @@ def test_offline_messages_delivered_once_in_order_with_delay(xmpp_cluster):
     run_async(scenario(), 40)
 
 
+def test_offline_waits_for_a_non_negative_initial_presence(xmpp_cluster):
+    """A device whose only resource has a negative priority gets no bare-JID messages: they are
+    kept (§8.5.2.1.1) and delivered at the next initial presence with priority >= 0."""
+    c = xmpp_cluster
+    alice, bob = provision(c, "negative-")
+
+    async def scenario():
+        async with XMPPDevices() as xs:
+            a = await xs.login(f"{alice}/phone", "pw", c.xmpp_port("frontend-1"))
+            shy = await xs.login(f"{bob}/shy", "pw", c.xmpp_port("frontend-2"), priority=-5)
+            a.send_chat(bob, "kept for later")
+            extra = await expect_silence(shy, a, shy.full, "a bare message to a negative-priority resource")
+            assert not extra, f"a negative-priority resource got a bare-JID message: {extra}"
+            bold = await xs.login(f"{bob}/bold", "pw", c.xmpp_port("frontend-1"), priority=0)
+            msg = await bold.next_message(what="the kept message at the priority-0 initial presence")
+            assert body(msg) == "kept for later" and delay_of(msg) is not None, str(msg)
+
+    run_async(scenario(), 30)
+
+
 def test_several_resources_priorities_and_conflict(xmpp_cluster):
     c = xmpp_cluster
     alice, bob = provision(c, "multi-")
@@ -146,8 +167,13 @@ def test_several_resources_priorities_and_conflict(xmpp_cluster):
             high = await xs.login(f"{bob}/high", "pw", c.xmpp_port("frontend-1"), priority=5)
             low = await xs.login(f"{bob}/low", "pw", c.xmpp_port("frontend-2"), priority=1)
             neg = await xs.login(f"{bob}/negative", "pw", c.xmpp_port("frontend-2"), priority=-1)
-            for d in (high, low, neg):
-                d.drain_presences()
+            # Resources of one device see each other's presence (§4.2.2, §4.4.2).
+            for d in (high, low):
+                await d.next_presence(lambda p: str(p["from"]) == neg.full and p.xml.get("type") is None,
+                                      what=f"{neg.full}'s presence at {d.full}")
+            for other in (high, low):
+                await neg.next_presence(lambda p, who=other.full: str(p["from"]) == who and p.xml.get("type") is None,
+                                        what=f"{other.full}'s presence at the new resource")
 
             # Bare JID: only the highest priority.
             a.send_chat(bob, "to the bare JID 1")
@@ -221,5 +247,47 @@ def test_unknown_user_errors_and_server_iqs(xmpp_cluster):
             assert answer["type"] == "error" and stanza_error(answer) == "service-unavailable", str(answer)
             assert (await a.iq(c.domain, "<ping xmlns='urn:xmpp:ping'/>"))["type"] == "result"
             assert not a.stream_errors, a.stream_errors
+
+    run_async(scenario(), 40)
+
+
+def test_iq_between_devices_and_stream_rules(xmpp_cluster):
+    c = xmpp_cluster
+    alice, bob = provision(c, "iq-")
+
+    async def scenario():
+        async with XMPPDevices() as xs:
+            a = xs.new(f"{alice}/phone", "pw", c.xmpp_port("frontend-1"))
+            b = xs.new(f"{bob}/tablet", "pw", c.xmpp_port("frontend-2"))
+            b.c.register_plugin("xep_0199")  # B answers pings
+            await a.login(presence=True)
+            await b.login(presence=True)
+
+            # An IQ to a full JID reaches that device and its answer comes back (both directions
+            # cross front-ends and routers).
+            answer = await a.iq(b.full, "<ping xmlns='urn:xmpp:ping'/>")
+            assert answer["type"] == "result" and str(answer["from"]) == b.full, str(answer)
+            # A device that does not implement a query answers with an error, routed back.
+            answer = await b.iq(a.full, "<query xmlns='jabber:iq:version'/>")
+            assert answer["type"] == "error" and str(answer["from"]) == a.full, str(answer)
+            # An IQ to a user's bare JID is the server's to answer; nothing is served there yet.
+            answer = await a.iq(bob, "<ping xmlns='urn:xmpp:ping'/>")
+            assert answer["type"] == "error" and stanza_error(answer) == "service-unavailable", str(answer)
+            # An IQ to a resource that is not bound: service-unavailable.
+            answer = await a.iq(f"{bob}/nosuchresource", "<ping xmlns='urn:xmpp:ping'/>")
+            assert answer["type"] == "error" and stanza_error(answer) == "service-unavailable", str(answer)
+
+            # Another domain: no federation, remote-server-not-found.
+            a.c.send_message(mto="someone@elsewhere.example", mbody="far away", mtype="chat")
+            error = await a.next_message(what="the error for a message to another domain")
+            assert error["type"] == "error" and stanza_error(error) == "remote-server-not-found", str(error)
+
+            # A forged 'from' (RFC 6120 §8.1.2.1): the stream ends with invalid-from, nothing is routed.
+            a.c.send_raw(f"<message to='{bob}' from='{bob}/forged' type='chat'><body>forged</body></message>")
+            await a.wait_gone()
+            assert [cond for cond, _ in a.stream_errors][:1] == ["invalid-from"], a.stream_errors
+            a2 = await xs.login(f"{alice}/other", "pw", c.xmpp_port("frontend-1"))
+            extra = await expect_silence(b, a2, b.full, "the forged message")
+            assert not extra, f"a message with a forged from was routed: {extra}"
 
     run_async(scenario(), 40)

@@ -152,6 +152,24 @@ def test_subscription_handshake_and_presence(xmpp_cluster):
             assert (await push_for(a, bob, "A's push after unsubscribe"))["subscription"] == "from"
             assert (await push_for(b2, alice, "B's push after A's unsubscribe"))["subscription"] == "to"
 
+            # Cancel (§3.2): A revokes B's subscription → 'none' on both sides, and B gets
+            # unavailable presence from every available resource of A.
+            a.c.send_presence(pto=bob, ptype="unsubscribed")
+            assert (await push_for(a, bob, "A's push after unsubscribed"))["subscription"] == "none"
+            assert (await push_for(b2, alice, "B's push after A's unsubscribed"))["subscription"] == "none"
+            seen = set()
+            while seen != {a.full, a2.full}:
+                pres = await b2.next_presence(is_presence("unavailable", alice),
+                                              what=f"unavailable from A's resources after the cancel (seen {sorted(seen)})")
+                seen.add(str(pres["from"]))
+            # No subscription left: A's presence no longer reaches B.
+            a.c.send_presence(pstatus="after the cancel")
+            a.send_chat(b2.full, "marker")  # same stream as the presence: routed after it
+            while (await b2.next_message(what="the marker"))["body"] != "marker":
+                pass
+            leaked = [str(p) for p in b2.drain_presences() if str(p["from"]).startswith(alice)]
+            assert not leaked, f"presence after the cancel: {leaked}"
+
     run_async(scenario(), 60)
 
 
@@ -207,7 +225,7 @@ def test_pending_subscription_request_waits_for_an_answer(xmpp_cluster):
 
             # B did not answer: its next login gets the request again.
             b2 = await xs.login(f"{bob}/tablet", "pw", c.xmpp_port("frontend-2"))
-            await b2.next_presence(is_presence("subscribe", alice), timeout=5,
+            await b2.next_presence(is_presence("subscribe", alice), timeout=3,
                                    what="the unanswered subscription request at the second login")
             b2.c.send_presence(pto=alice, ptype="subscribed")
             item = await push_for(a, bob, "A's push after the approval")

@@ -63,6 +63,19 @@ public actor CommunityRouter {
         return device
     }
 
+    /// Creates or replaces many devices; their journal records share fsyncs (group commit).
+    func deviceImport(_ devices: [DeviceRecord]) async throws -> Int {
+        let store = self.store
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for device in devices {
+                group.addTask { try await store.append(.devicePut, device) }
+            }
+            try await group.waitForAll()
+        }
+        for device in devices { data.devices[device.bareJID] = device }
+        return devices.count
+    }
+
     func deviceRemove(_ jid: String) async throws {
         guard data.devices[jid] != nil else { throw ETunnelError(.refused, "no device \(jid)") }
         try await store.append(.deviceRemove, JIDMessage(jid: jid))
@@ -76,7 +89,11 @@ public actor CommunityRouter {
 
     func device(_ jid: String) -> DeviceRecord? { data.devices[jid] }
 
-    func deviceList() -> [DeviceRecord] { data.devices.values.sorted { $0.bareJID < $1.bareJID } }
+    /// One page of devices in JID order, after `after` (exclusive), at most `limit`.
+    func deviceList(after: String, limit: Int) -> [DeviceRecord] {
+        let page = data.devices.values.filter { $0.bareJID > after }.sorted { $0.bareJID < $1.bareJID }.prefix(limit)
+        return Array(page)
+    }
 
     func credentials(_ jid: String) -> CredentialsAnswer {
         guard let device = data.devices[jid] else { return CredentialsAnswer(status: .unknown, credentials: []) }

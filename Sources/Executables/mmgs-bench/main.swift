@@ -1,0 +1,1 @@
+print("mmgs-bench: not built yet")

@@ -46,6 +46,7 @@ struct RouterService: Service {
                     for gone in known.subtracting(live) { await router.frontendLeft(gone) }
                     known = live
                 }
+                await router.snapshotIfIdle()
                 try? await Task.sleep(for: .milliseconds(250))
             }
         }

@@ -178,11 +178,11 @@ extension CommunityRouter {
     func commit(_ outcome: RosterBook.Outcome, owner: String, contact: String) async {
         do {
             for item in outcome.changed {
-                try await store.append(.rosterPut, RosterSet(owner: owner, item: item))
+                try await persist(.rosterPut, RosterSet(owner: owner, item: item))
             }
             if outcome.pendingChanged {
                 let pending = data.roster.pendingIn[owner]?.contains(contact) ?? false
-                try await store.append(pending ? .pendingAdd : .pendingRemove, JIDPair(owner: owner, contact: contact))
+                try await persist(pending ? .pendingAdd : .pendingRemove, JIDPair(owner: owner, contact: contact))
             }
         } catch {
             logger.error("could not persist a roster change", metadata: ["owner": "\(owner)", "error": "\(error)"])

@@ -52,7 +52,7 @@ extension CommunityRouter {
     func storeOffline(owner: String, stanza: ByteBuffer) async {
         let item = OfflineItem(millis: Self.nowMillis, stanza: stanza)
         do {
-            try await store.append(.offlineAppend, OfflineRecord(owner: owner, millis: item.millis, stanza: stanza))
+            try await persist(.offlineAppend, OfflineRecord(owner: owner, millis: item.millis, stanza: stanza))
             data.offline[owner, default: []].append(item)
         } catch {
             logger.error("could not store an offline message", metadata: ["owner": "\(owner)", "error": "\(error)"])
@@ -70,10 +70,10 @@ extension CommunityRouter {
         }
         guard delivered > 0 else { return }
         do {
-            try await store.append(.offlineClear, JIDMessage(jid: owner))
+            try await persist(.offlineClear, JIDMessage(jid: owner))
             let rest = Array(items.dropFirst(delivered))
             for item in rest {
-                try await store.append(.offlineAppend, OfflineRecord(owner: owner, millis: item.millis, stanza: item.stanza))
+                try await persist(.offlineAppend, OfflineRecord(owner: owner, millis: item.millis, stanza: item.stanza))
             }
             // Items queued meanwhile (during the awaits above) stay too.
             let arrived = (data.offline[owner] ?? []).dropFirst(items.count)

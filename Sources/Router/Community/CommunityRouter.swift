@@ -17,6 +17,11 @@ public actor CommunityRouter {
     var data: RouterData
     var sessions = SessionTable()
     let logger: Logger
+    /// Journal appends not yet applied to `data`: a snapshot is only consistent when none is.
+    var appendsInFlight = 0
+    var recordsSinceSnapshot = 0
+    /// Records between snapshots (compaction keeps start-up replay short).
+    let snapshotEvery = 50_000
 
     public init(context: NodeContext, dataDirectory: String) throws {
         self.context = context
@@ -26,7 +31,34 @@ public actor CommunityRouter {
         self.data = data
     }
 
-    public func close() async { await store.journal.close() }
+    public func close() async {
+        await snapshotIfIdle(force: true)
+        await store.journal.close()
+    }
+
+    /// Appends a change to the journal; returns once it is durable.
+    func persist(_ kind: RouterRecord, _ message: some ETunnelMessage) async throws {
+        appendsInFlight += 1
+        defer { appendsInFlight -= 1 }
+        try await store.append(kind, message)
+        recordsSinceSnapshot += 1
+    }
+
+    /// Called after state changes: writes a snapshot once enough records accumulated (and no
+    /// append is in flight, so that `data` is exactly the records up to the journal's last).
+    func snapshotIfIdle(force: Bool = false) async {
+        guard appendsInFlight == 0, force ? recordsSinceSnapshot > 0 : recordsSinceSnapshot >= snapshotEvery else { return }
+        let sequence = store.journal.statistics.lastSequence
+        guard sequence > 0 else { return }
+        let state = data.snapshot()
+        recordsSinceSnapshot = 0
+        do {
+            try await store.journal.snapshot(state: state, upTo: sequence)
+            logger.info("journal snapshot", metadata: ["sequence": "\(sequence)", "bytes": "\(state.count)"])
+        } catch {
+            logger.error("journal snapshot failed", metadata: ["error": "\(error)"])
+        }
+    }
 
     static func bare(_ jid: String) -> String {
         jid.split(separator: "/", maxSplits: 1).first.map(String.init) ?? jid
@@ -52,8 +84,9 @@ public actor CommunityRouter {
             device.createdMillis = existing.createdMillis
             if device.credentials.isEmpty { device.credentials = existing.credentials }
         }
-        try await store.append(.devicePut, device)
+        try await persist(.devicePut, device)
         data.devices[device.bareJID] = device
+        await snapshotIfIdle()
         if !device.enabled {
             for session in sessions.sessions(of: device.bareJID) {
                 await kill(session.address, condition: "policy-violation", text: "this device has been disabled")
@@ -66,6 +99,8 @@ public actor CommunityRouter {
     /// Creates or replaces many devices; their journal records share fsyncs (group commit).
     func deviceImport(_ devices: [DeviceRecord]) async throws -> Int {
         let store = self.store
+        appendsInFlight += 1
+        defer { appendsInFlight -= 1 }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for device in devices {
                 group.addTask { try await store.append(.devicePut, device) }
@@ -73,12 +108,13 @@ public actor CommunityRouter {
             try await group.waitForAll()
         }
         for device in devices { data.devices[device.bareJID] = device }
+        recordsSinceSnapshot += devices.count
         return devices.count
     }
 
     func deviceRemove(_ jid: String) async throws {
         guard data.devices[jid] != nil else { throw ETunnelError(.refused, "no device \(jid)") }
-        try await store.append(.deviceRemove, JIDMessage(jid: jid))
+        try await persist(.deviceRemove, JIDMessage(jid: jid))
         data.devices[jid] = nil
         data.offline[jid] = nil
         for session in sessions.sessions(of: jid) {

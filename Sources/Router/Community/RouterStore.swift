@@ -67,6 +67,43 @@ struct OfflineRecord: ETunnelMessage {
 
 /// The router's state as rebuilt from its journal.
 struct RouterData: Sendable {
+    /// The whole state as a snapshot: the records that would rebuild it, each as
+    /// `kind u8 | u32 length | payload`. Recovery applies them like journal records.
+    func snapshot() -> [UInt8] {
+        var buffer = ByteBuffer()
+        func add(_ kind: RouterRecord, _ message: some ETunnelMessage) {
+            buffer.writeInteger(kind.rawValue)
+            let lengthIndex = buffer.writerIndex
+            buffer.writeInteger(UInt32(0))
+            message.encode(into: &buffer)
+            buffer.setInteger(UInt32(buffer.writerIndex - lengthIndex - 4), at: lengthIndex)
+        }
+        for device in devices.values.sorted(by: { $0.bareJID < $1.bareJID }) { add(.devicePut, device) }
+        for owner in roster.rosters.keys.sorted() {
+            for item in roster.items(of: owner) { add(.rosterPut, RosterSet(owner: owner, item: item)) }
+        }
+        for (owner, contacts) in roster.pendingIn.sorted(by: { $0.key < $1.key }) {
+            for contact in contacts.sorted() { add(.pendingAdd, JIDPair(owner: owner, contact: contact)) }
+        }
+        for (owner, items) in offline.sorted(by: { $0.key < $1.key }) {
+            for item in items { add(.offlineAppend, OfflineRecord(owner: owner, millis: item.millis, stanza: item.stanza)) }
+        }
+        return Array(buffer.readableBytesView)
+    }
+
+    mutating func restore(snapshot bytes: [UInt8]) throws {
+        var buffer = ByteBuffer(bytes: bytes)
+        var index = 0
+        while buffer.readableBytes > 0 {
+            guard let kind = buffer.readInteger(as: UInt8.self), let length = buffer.readInteger(as: UInt32.self),
+                  let payload = buffer.readBytes(length: Int(length)) else {
+                throw ETunnelError(.badPayload, "snapshot entry \(index) is truncated")
+            }
+            try apply(JournalRecord(kind: kind, sequence: 0, payload: payload))
+            index += 1
+        }
+    }
+
     var devices: [String: DeviceRecord] = [:]
     var roster = RosterBook()
     var offline: [String: [OfflineItem]] = [:]
@@ -108,11 +145,13 @@ struct RouterStore: Sendable {
     static func open(directory: String, logger: Logger) throws -> (RouterStore, RouterData) {
         let (journal, recovery) = try Journal.open(JournalConfiguration(directory: directory), logger: logger)
         var data = RouterData()
+        if let snapshot = recovery.snapshot { try data.restore(snapshot: snapshot.state) }
         for record in recovery.records { try data.apply(record) }
         if let tail = recovery.truncatedTail {
             logger.warning("journal had a torn tail; truncated", metadata: ["file": "\(tail.file)", "offset": "\(tail.offset)", "bytes": "\(tail.bytes)"])
         }
         logger.info("journal recovered", metadata: [
+            "snapshot": "\(recovery.snapshot.map { "\($0.sequence)" } ?? "none")",
             "records": "\(recovery.records.count)", "devices": "\(data.devices.count)", "directory": "\(directory)",
         ])
         return (RouterStore(journal: journal), data)

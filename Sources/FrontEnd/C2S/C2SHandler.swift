@@ -35,6 +35,8 @@ final class C2SHandler: ChannelInboundHandler {
     private(set) var session: SessionRef?
     private var authFailures = 0
     private var events: [XMLStreamEvent] = []
+    /// Next event of `events` to handle (an index, so draining a big read is linear).
+    private var nextEvent = 0
     private var busy = false
     private var negotiationTimer: Scheduled<Void>?
     private(set) var handle: C2SStreamHandle?
@@ -95,7 +97,7 @@ final class C2SHandler: ChannelInboundHandler {
         guard case .closed = phase else {
             let bytes = Self.unwrapInboundIn(data)
             do {
-                try parser.feed(bytes.readableBytesView.withUnsafeBytes { $0 }, into: &events)
+                try parser.feed(bytes, into: &events)
             } catch {
                 fail(context: context, StreamError(error))
                 return
@@ -112,10 +114,15 @@ final class C2SHandler: ChannelInboundHandler {
 
     /// Handles queued events until one needs an answer from a router.
     private func drain(context: ChannelHandlerContext) {
-        while !busy, !events.isEmpty {
-            if case .closed = phase { events.removeAll(); return }
-            let event = events.removeFirst()
+        while !busy, nextEvent < events.count {
+            if case .closed = phase { break }
+            let event = events[nextEvent]
+            nextEvent += 1
             handle(event, context: context)
+        }
+        if nextEvent >= events.count || { if case .closed = phase { return true } else { return false } }() {
+            events.removeAll(keepingCapacity: events.count < 256)
+            nextEvent = 0
         }
     }
 
@@ -166,6 +173,7 @@ final class C2SHandler: ChannelInboundHandler {
         if case .closed = phase { return }
         phase = .closed
         events.removeAll()
+        nextEvent = 0
         var buffer = context.channel.allocator.buffer(capacity: 512)
         if !headerSent {
             buffer.writeString(StanzaRendering.streamHeader(domain: domain, id: "\(stream)"))
@@ -230,7 +238,7 @@ final class C2SHandler: ChannelInboundHandler {
         tlsActive = true
         parser.reset()
         // Anything parsed after <starttls/> from the same read arrived in the clear: an injection.
-        if !events.isEmpty {
+        if nextEvent < events.count {
             fail(context: context, StreamError(.policyViolation, text: "data after <starttls/> before the TLS handshake"))
             return
         }
@@ -362,6 +370,7 @@ final class C2SHandler: ChannelInboundHandler {
         write("<success xmlns='\(StanzaRendering.saslNS)'>\(text)</success>", context: context)
         parser.reset()
         events.removeAll()  // a new stream starts after <success/>
+        nextEvent = 0
         phase = .awaitingStream
         logger.debug("authenticated", metadata: ["stream": "\(stream)", "user": "\(user)"])
     }

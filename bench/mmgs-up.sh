@@ -3,7 +3,7 @@
 # domain bench.local, front-ends on 127.0.0.1:5222, :5223, … Prints the comma-separated PIDs of
 # every MMGS node process on its LAST line. Stop it with bench/mmgs-down.sh.
 #   usage: bench/mmgs-up.sh [--frontends N] [--routers N] [--transports N] [--managers N]
-#   env:   MMGS_BIN (default .build/release; built if missing), MMGS_BENCH_DIR (default run/bench)
+#   env:   MMGS_BIN (default .build-release/release; built if missing), MMGS_BENCH_DIR (default run/bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FRONTENDS=2 ROUTERS=2 TRANSPORTS=1 MANAGERS=1
@@ -16,11 +16,11 @@ while [ $# -gt 0 ]; do
     *) echo "mmgs-up.sh: unknown option $1 (known: --frontends --routers --transports --managers)" >&2; exit 2 ;;
   esac
 done
-BIN=${MMGS_BIN:-.build/release}
+BIN=${MMGS_BIN:-.build-release/release}
 DIR=${MMGS_BENCH_DIR:-run/bench}
 if [ ! -x "$BIN/mmgs" ]; then
   echo "building release binaries into $BIN …" >&2
-  swift build -c release >&2
+  swift build -c release --scratch-path .build-release >&2
 fi
 if [ -f "$DIR/launcher.pid" ] && kill -0 "$(cat "$DIR/launcher.pid")" 2>/dev/null; then
   echo "a benchmark cluster is already running (launcher pid $(cat "$DIR/launcher.pid")); run bench/mmgs-down.sh first" >&2

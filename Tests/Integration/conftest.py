@@ -148,9 +148,13 @@ def health(port: int, timeout: float = 1.0):
 
 
 def run_cmd(args, timeout: float = 20.0, cwd=None) -> subprocess.CompletedProcess:
-    """Runs a short-lived command with a hard timeout (never hangs the suite)."""
+    """Runs a short-lived command with a hard timeout (never hangs the suite). Without `cwd` it
+    runs in the tests' private runtime directory, never in the repository: a router started
+    there would create its journal in data/<name> of the working directory, and mmgsctl would
+    pick up deploy/local/cluster.json."""
     try:
-        return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=child_env(), cwd=cwd)
+        return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=child_env(),
+                              cwd=cwd if cwd is not None else runtime_dir())
     except subprocess.TimeoutExpired as error:
         raise AssertionError(f"{' '.join(map(str, args))} did not finish in {timeout} s; "
                              f"stdout: {error.stdout!r} stderr: {error.stderr!r}") from None

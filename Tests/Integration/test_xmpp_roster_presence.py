@@ -200,7 +200,7 @@ def test_ungraceful_disconnect_and_disable_send_unavailable_to_contacts(xmpp_clu
             await a.next_presence(is_presence(None, b2.full), what="B's presence after it came back")
             await asyncio.to_thread(c.device_ok, "disable", bob_id)
             await b2.wait_gone()
-            await a.next_presence(is_presence("unavailable", b2.full), what="unavailable after B was disabled")
+            await a.next_presence(is_presence("unavailable", b2.full), timeout=5, what="unavailable after B was disabled")
 
     run_async(scenario(), 40)
 

@@ -6,7 +6,7 @@ import Testing
 private let alice = "alice@example.com"
 private let bob = "bob@example.com"
 
-private func address(_ frontend: String = "fe-1", _ stream: UInt64) -> SessionAddress {
+private func address(_ stream: UInt64, on frontend: String = "fe-1") -> SessionAddress {
     SessionAddress(frontend: frontend, stream: stream)
 }
 
@@ -59,7 +59,7 @@ private func online(_ table: inout SessionTable, _ bare: String, _ resource: Str
         table.setPresence(bare: alice, resource: "phone", available: true, priority: 5, stanza: ByteBuffer(string: "<presence/>"))
         let old = table.session(bare: alice, resource: "phone")
 
-        let opened = table.open(bare: alice, resource: "phone", address: address("fe-2", 9))
+        let opened = table.open(bare: alice, resource: "phone", address: address(9, on: "fe-2"))
         #expect(opened.resource == "phone")
         #expect(opened.replaced == old)
         #expect(opened.replaced?.address == address(1))
@@ -67,7 +67,7 @@ private func online(_ table: inout SessionTable, _ bare: String, _ resource: Str
 
         // The new session starts fresh: not available until it sends presence.
         let now = table.session(bare: alice, resource: "phone")
-        #expect(now?.address == address("fe-2", 9))
+        #expect(now?.address == address(9, on: "fe-2"))
         #expect(now?.available == false)
         #expect(now?.presence == nil)
         #expect(table.count == 1)
@@ -252,11 +252,11 @@ private func online(_ table: inout SessionTable, _ bare: String, _ resource: Str
 
     @Test func removeAllRemovesOnlyThatFrontendsSessions() {
         var table = SessionTable()
-        online(&table, alice, "phone", address("fe-1", 1), priority: 1)
-        _ = table.open(bare: alice, resource: "tablet", address: address("fe-2", 1))
-        online(&table, bob, "laptop", address("fe-1", 2), priority: 0)
-        _ = table.open(bare: bob, resource: "desk", address: address("fe-3", 1))
-        _ = table.open(bare: "carol@example.com", resource: "x", address: address("fe-1", 3))
+        online(&table, alice, "phone", address(1, on: "fe-1"), priority: 1)
+        _ = table.open(bare: alice, resource: "tablet", address: address(1, on: "fe-2"))
+        online(&table, bob, "laptop", address(2, on: "fe-1"), priority: 0)
+        _ = table.open(bare: bob, resource: "desk", address: address(1, on: "fe-3"))
+        _ = table.open(bare: "carol@example.com", resource: "x", address: address(3, on: "fe-1"))
 
         let removed = table.removeAll(frontend: "fe-1")
         let summary = removed.map { "\($0.bare)/\($0.entry.resource)" }.sorted()
@@ -278,7 +278,7 @@ private func online(_ table: inout SessionTable, _ bare: String, _ resource: Str
     @Test func removeAllOfEverything() {
         var table = SessionTable()
         for stream in 0..<50 as Range<UInt64> {
-            _ = table.open(bare: "user\(stream % 7)@example.com", resource: nil, address: address("fe-1", stream))
+            _ = table.open(bare: "user\(stream % 7)@example.com", resource: nil, address: address(stream, on: "fe-1"))
         }
         #expect(table.count == 50)
         #expect(table.removeAll(frontend: "fe-1").count == 50)

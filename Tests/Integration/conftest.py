@@ -910,10 +910,11 @@ class XMPPDevices:
         return False
 
 
-async def raw_stream(port: int, chunks, timeout: float = XMPP_TIMEOUT, pause: float = 0.05) -> tuple[bytes, bool]:
+async def raw_stream(port: int, chunks, timeout: float = XMPP_TIMEOUT, pause: float = 0.05,
+                     until: bytes | None = None) -> tuple[bytes, bool]:
     """Opens a plain TCP connection to a front-end, writes `chunks` (bytes, one after another),
-    reads until the server closes or `timeout` passes. Returns (everything read, closed by the
-    server)."""
+    reads until the server closes, `until` has been read, or `timeout` passes. Returns
+    (everything read, closed by the server)."""
     reader, writer = await asyncio.open_connection(HOST, port)
     received = bytearray()
     closed = False
@@ -938,6 +939,8 @@ async def raw_stream(port: int, chunks, timeout: float = XMPP_TIMEOUT, pause: fl
                 closed = True
                 break
             received += data
+            if until is not None and until in received:
+                break
     finally:
         writer.close()
         try:

@@ -86,7 +86,7 @@ def test_refused_logins_reach_the_client(xmpp_cluster):
             # Every mechanism tried and refused: after the third failure the stream ends with
             # policy-violation.
             d = xs.new(f"{jid}/x", "wrong-password", port, plain=True, label="all mechanisms, wrong password")
-            failures = await d.login_fails()
+            await d.login_fails()
             await d.wait_gone()
             assert d.auth_failures == ["not-authorized"] * 3, d.auth_failures
             assert [cond for cond, _ in d.stream_errors] == ["policy-violation"], d.stream_errors

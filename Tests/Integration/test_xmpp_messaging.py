@@ -229,6 +229,9 @@ def test_unknown_user_errors_and_server_iqs(xmpp_cluster):
             assert answer["type"] == "result", str(answer)
             answer = await a.iq(None, "<ping xmlns='urn:xmpp:ping'/>")
             assert answer["type"] == "result", str(answer)
+            # Legacy session establishment (RFC 3921 §3) is accepted.
+            answer = await a.iq(None, "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'/>", itype="set")
+            assert answer["type"] == "result", str(answer)
 
             # disco#info and disco#items of the domain.
             info = await a.iq(c.domain, f"<query xmlns='{DISCO_INFO}'/>")

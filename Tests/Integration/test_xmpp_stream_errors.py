@@ -115,7 +115,7 @@ def test_plain_not_offered_without_tls_unless_allowed(xmpp_cluster):
     async def scenario():
         initial = base64.b64encode(b"\x00noplain\x00pw").decode()
         data, closed = await raw_stream(port, [header(), f"<auth xmlns='{SASL_NS}' mechanism='PLAIN'>{initial}</auth>".encode()],
-                                        timeout=1.5)
+                                        timeout=5, until=b"</failure>")
         text = data.decode(errors="replace")
         mechanisms = re.findall(r"<mechanism>([^<]+)</mechanism>", text)
         assert mechanisms == ["SCRAM-SHA-256", "SCRAM-SHA-1"], f"offered {mechanisms}: {text!r}"
@@ -127,5 +127,37 @@ def test_plain_not_offered_without_tls_unless_allowed(xmpp_cluster):
             done, _ = await asyncio.wait({d.started, d.gone}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
             assert not d.started.done(), "logged in with PLAIN although the cluster does not allow it"
             await xs.login(f"noplain@{c.domain}/scram", "pw", port)
+
+    run_async(scenario(), 30)
+
+
+async def scram_challenge(port: int, user: str) -> dict:
+    """The server-first message of SCRAM-SHA-256 for `user`, as {r, s, i} (raw stream)."""
+    client_first = f"n,,n={user},r=itestclientnonce0123456789"
+    auth = f"<auth xmlns='{SASL_NS}' mechanism='SCRAM-SHA-256'>{base64.b64encode(client_first.encode()).decode()}</auth>"
+    data, _ = await raw_stream(port, [header(), auth.encode()], timeout=5, until=b"</challenge>")
+    text = data.decode(errors="replace")
+    found = re.search(r"<challenge[^>]*>([^<]+)</challenge>", text)
+    assert found, f"no SCRAM challenge for {user!r}: {text!r}"
+    return dict(part.split("=", 1) for part in base64.b64decode(found.group(1)).decode().split(","))
+
+
+def test_unknown_user_gets_a_decoy_scram_challenge(xmpp_cluster):
+    """An unknown device id is not revealed by SASL: it gets a challenge shaped like a real one
+    (same iteration count, a stable salt), and fails only at the proof (see the login tests)."""
+    c = xmpp_cluster
+    c.add_device("decoy-known", "pw")
+    port = c.xmpp_port("frontend-1")
+
+    async def scenario():
+        known = await scram_challenge(port, "decoy-known")
+        ghost1 = await scram_challenge(port, "decoy-ghost")
+        ghost2 = await scram_challenge(port, "decoy-ghost")
+        for challenge in (known, ghost1, ghost2):
+            assert set(challenge) == {"r", "s", "i"}, challenge
+            assert challenge["r"].startswith("itestclientnonce0123456789") and len(challenge["r"]) > 26, challenge
+        assert ghost1["i"] == known["i"], f"iteration counts differ: known {known['i']}, unknown {ghost1['i']}"
+        assert ghost1["s"] == ghost2["s"], "the decoy salt of an unknown user changes between attempts"
+        assert len(base64.b64decode(ghost1["s"])) == len(base64.b64decode(known["s"])), (ghost1, known)
 
     run_async(scenario(), 30)

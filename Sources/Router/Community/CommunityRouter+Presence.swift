@@ -44,6 +44,9 @@ extension CommunityRouter {
         for other in sessions.availableSessions(of: owner) where other.resource != resource {
             if let presence = other.presence { _ = await deliverStanza(presence, to: update.session.address) }
         }
+        for requester in data.roster.pendingRequests(of: owner) {
+            _ = await deliverStanza(Self.presenceStanza(from: requester, to: owner, type: "subscribe"), to: update.session.address)
+        }
         if update.priority >= 0 { await flushOffline(owner: owner, to: update.session.address) }
     }
 
@@ -119,12 +122,10 @@ extension CommunityRouter {
                 let answer = Self.presenceStanza(from: owner, to: from, type: "subscribed")
                 await routeToOwner(RoutedStanza(kind: .presence, type: "subscribed", to: from, from: owner, id: nil, sender: nil, stanza: answer))
             } else if outcome.forward {
-                var delivered = false
-                for session in sessions.availableSessions(of: owner) where await deliverStanza(stanza.stanza, to: session.address) {
-                    delivered = true
-                }
-                // Kept until the user is back (RFC 6121 §3.1.3).
-                if !delivered { await storeOffline(owner: owner, stanza: stanza.stanza) }
+                // Delivered now to the available resources; the pending request itself is kept
+                // (journaled) and offered again at each initial presence until it is answered
+                // (RFC 6121 §3.1.3).
+                for session in sessions.availableSessions(of: owner) { _ = await deliverStanza(stanza.stanza, to: session.address) }
             }
         case "subscribed", "unsubscribe", "unsubscribed":
             let outcome: RosterBook.Outcome

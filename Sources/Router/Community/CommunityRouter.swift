@@ -88,10 +88,7 @@ public actor CommunityRouter {
         data.devices[device.bareJID] = device
         await snapshotIfIdle()
         if !device.enabled {
-            for session in sessions.sessions(of: device.bareJID) {
-                await kill(session.address, condition: "policy-violation", text: "this device has been disabled")
-                _ = sessions.close(bare: device.bareJID, resource: session.resource, address: session.address)
-            }
+            await endSessions(of: device.bareJID, condition: "policy-violation", text: "this device has been disabled")
         }
         return device
     }
@@ -117,9 +114,17 @@ public actor CommunityRouter {
         try await persist(.deviceRemove, JIDMessage(jid: jid))
         data.devices[jid] = nil
         data.offline[jid] = nil
-        for session in sessions.sessions(of: jid) {
-            await kill(session.address, condition: "not-authorized", text: "this device has been removed")
-            _ = sessions.close(bare: jid, resource: session.resource, address: session.address)
+        data.roster.removeOwner(jid)
+        await endSessions(of: jid, condition: "not-authorized", text: "this device has been removed")
+    }
+
+    /// Closes every session of a device from the router's side: contacts see it go unavailable,
+    /// and its streams end with a stream error.
+    private func endSessions(of bare: String, condition: String, text: String) async {
+        for session in sessions.sessions(of: bare) {
+            guard let entry = sessions.close(bare: bare, resource: session.resource, address: session.address) else { continue }
+            if entry.available { await broadcastUnavailable(bare: bare, resource: entry.resource) }
+            await kill(entry.address, condition: condition, text: text)
         }
     }
 

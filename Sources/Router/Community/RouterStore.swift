@@ -118,6 +118,7 @@ struct RouterData: Sendable {
             let jid = try JIDMessage.decode(buffer).jid
             devices[jid] = nil
             offline[jid] = nil
+            roster.removeOwner(jid)
         case .rosterPut:
             let set = try RosterSet.decode(buffer)
             roster.restore(owner: set.owner, item: set.item)

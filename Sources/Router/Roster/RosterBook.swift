@@ -53,6 +53,17 @@ public struct RosterBook: Sendable {
         if pending { pendingIn[owner, default: []].insert(contact) } else { pendingIn[owner]?.remove(contact) }
     }
 
+    /// Forgets an owner's roster and pending requests (its device was removed).
+    public mutating func removeOwner(_ owner: String) {
+        rosters[owner] = nil
+        pendingIn[owner] = nil
+    }
+
+    /// Who asked to subscribe to the owner and waits for an answer.
+    public func pendingRequests(of owner: String) -> [String] {
+        (pendingIn[owner] ?? []).sorted()
+    }
+
     // MARK: Roster management by the owner (RFC 6121 §2)
 
     /// A roster set: name and groups change; the subscription is never set by the client.

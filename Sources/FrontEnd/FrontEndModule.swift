@@ -23,6 +23,7 @@ public struct FrontEndModule: RoleModule {
         var configuration = C2SConfiguration(domain: context.configuration.domain)
         configuration.allowPlainWithoutTLS = context.configuration.allowPlainWithoutTLS
         configuration.requireTLS = context.configuration.requireTLS
+        configuration.resumeWindow = .seconds(context.configuration.resumeWindowSeconds)
         configuration.decoySecret = Array(context.configuration.secret.utf8)
         if let certificate = context.configuration.tlsCertificate, let key = context.configuration.tlsKey {
             configuration.tls = try Self.tlsContext(certificate: certificate, key: key)

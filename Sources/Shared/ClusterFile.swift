@@ -36,6 +36,8 @@ public struct ClusterFile: Sendable, Equatable {
     public var tlsCertificate: String?
     public var tlsKey: String?
     public var requireTLS: Bool = false
+    /// XEP-0198: how long a dropped resumable device stream waits (seconds).
+    public var resumeWindowSeconds: Int?
     public var nodes: [Node]
 
     /// Where `mmgs run` records the cluster file it runs, so `mmgsctl` finds the local cluster
@@ -46,7 +48,7 @@ public struct ClusterFile: Sendable, Equatable {
     }
 
     static let topKeys: Set<String> = ["cluster", "domain", "secret", "secret_file", "log_level", "seeds", "membership", "nodes", "allow_plain_without_tls",
-                                        "tls_certificate", "tls_key", "require_tls"]
+                                        "tls_certificate", "tls_key", "require_tls", "resume_window_seconds"]
     static let nodeKeys: Set<String> = ["name", "role", "etunnel", "http", "xmpp", "data"]
     static let membershipKeys: Set<String> = ["probe_interval_ms", "suspicion_timeout_ms"]
 
@@ -137,12 +139,20 @@ public struct ClusterFile: Sendable, Equatable {
         guard (certificate == nil) == (key == nil) else {
             throw ConfigurationError("\(path): give both \"tls_certificate\" and \"tls_key\", or neither")
         }
+        var resumeWindow: Int?
+        if let value = top["resume_window_seconds"] {
+            guard let seconds = value as? Int, (0...86_400).contains(seconds) else {
+                throw ConfigurationError("\(path): \"resume_window_seconds\" must be an integer between 0 and 86400")
+            }
+            resumeWindow = seconds
+        }
         if requireTLS && certificate == nil {
             throw ConfigurationError("\(path): \"require_tls\" needs \"tls_certificate\" and \"tls_key\"")
         }
         return ClusterFile(
             path: path, cluster: try string(top, "cluster", path) ?? "mmgs", domain: try string(top, "domain", path) ?? "mmgs.local",
-            secret: secret, logLevel: logLevel, seeds: seeds, probeIntervalMillis: probe, suspicionTimeoutMillis: suspicion, allowPlainWithoutTLS: allowPlain, tlsCertificate: certificate, tlsKey: key, requireTLS: requireTLS, nodes: nodes)
+            secret: secret, logLevel: logLevel, seeds: seeds, probeIntervalMillis: probe, suspicionTimeoutMillis: suspicion, allowPlainWithoutTLS: allowPlain, tlsCertificate: certificate, tlsKey: key, requireTLS: requireTLS,
+            resumeWindowSeconds: resumeWindow, nodes: nodes)
     }
 
     private static func checkKeys(_ dict: [String: Any], allowed: Set<String>, where place: String) throws(ConfigurationError) {

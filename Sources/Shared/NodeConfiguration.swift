@@ -24,6 +24,8 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var tlsKey: String?
     /// Front-ends: refuse authentication before STARTTLS.
     public var requireTLS: Bool
+    /// Front-ends: XEP-0198 resumption window in seconds (0: resumption off).
+    public var resumeWindowSeconds: Int
     public var probeIntervalMillis: Int
     public var suspicionTimeoutMillis: Int
 
@@ -127,6 +129,7 @@ extension NodeConfiguration {
             allowPlainWithoutTLS: (o["allow_plain"].map { $0 == "true" || $0 == "1" }) ?? file?.allowPlainWithoutTLS ?? false,
             tlsCertificate: o["tls_certificate"] ?? file?.tlsCertificate, tlsKey: o["tls_key"] ?? file?.tlsKey,
             requireTLS: file?.requireTLS ?? false,
+            resumeWindowSeconds: file?.resumeWindowSeconds ?? 300,
             probeIntervalMillis: file?.probeIntervalMillis ?? 200,
             suspicionTimeoutMillis: file?.suspicionTimeoutMillis ?? 800)
     }

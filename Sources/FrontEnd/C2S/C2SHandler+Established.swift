@@ -76,7 +76,7 @@ extension C2SHandler {
                 handle.writeNonza("<failed xmlns='\(StanzaRendering.smNS)'><unexpected-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>")
                 return
             }
-            let resumable = ["true", "1"].contains(element.attribute("resume") ?? "")
+            let resumable = ["true", "1"].contains(element.attribute("resume") ?? "") && configuration.resumeWindow > .zero
             let id = handle.enableStreamManagement(resumable: resumable)
             let seconds = Int(configuration.resumeWindow.components.seconds)
             handle.writeNonza(resumable

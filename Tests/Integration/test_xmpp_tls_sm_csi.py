@@ -22,7 +22,7 @@ def tls_cluster(tmp_path_factory, ports):
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
     c = Cluster(base, ports, domain="itest.local", allow_plain=False)
     plain_document = c.document
-    c.document = lambda: {**plain_document(), "tls_certificate": str(cert), "tls_key": str(key)}
+    c.document = lambda: {**plain_document(), "tls_certificate": str(cert), "tls_key": str(key), "resume_window_seconds": 3}
     c.layout()
     try:
         c.start_all()
@@ -143,3 +143,40 @@ def test_inactive_client_gets_messages_but_presence_waits(tls_cluster):
             assert presence["status"] == "directed while inactive"
 
     run_async(scenario())
+
+
+def test_unacknowledged_messages_survive_an_expired_resumption_window(tls_cluster):
+    """B's connection is cut and B does not come back within the window (3 s in this cluster):
+    the messages B never acknowledged go back to B's router and wait offline; B's next login
+    gets them (with delay stamps), once."""
+    a_id, b_id = device_ids(tls_cluster, "expire", 2)
+    for d in (a_id, b_id):
+        tls_cluster.add_device(d, "pw")
+    pa, pb = ports_of(tls_cluster)
+
+    async def scenario():
+        async with XMPPDevices() as xs:
+            a = trusting(xs.new(f"{a_id}@itest.local/a", "pw", pa))
+            b = trusting(xs.new(f"{b_id}@itest.local/b", "pw", pb), sm=True)
+            await a.login(presence=True)
+            await b.login(presence=True)
+            for _ in range(100):
+                if b.c.plugin["xep_0198"].sm_id:
+                    break
+                await asyncio.sleep(0.05)
+            b.c.transport.abort()
+            await asyncio.sleep(0.5)
+            for i in range(3):
+                a.c.send_message(mto=f"{b_id}@itest.local", mbody=f"kept {i}", mtype="chat")
+            await a.roster()
+            await asyncio.sleep(4.5)  # past the 3 s window: the session ends, messages go offline
+
+            b2 = trusting(xs.new(f"{b_id}@itest.local/again", "pw", pb))
+            await b2.login(presence=True)
+            got = [await b2.next_message(what=f"offline message {i}") for i in range(3)]
+            assert [m["body"] for m in got] == [f"kept {i}" for i in range(3)]
+            assert all(m.xml.find("{urn:xmpp:delay}delay") is not None for m in got), "no delay stamps"
+            await asyncio.sleep(1.0)
+            assert b2.messages.empty(), "a message arrived twice"
+
+    run_async(scenario(), timeout=90)

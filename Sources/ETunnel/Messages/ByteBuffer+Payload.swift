@@ -19,12 +19,13 @@ extension String {
 /// Helpers for hand-written payload codecs. Readers throw `badPayload` with what was missing,
 /// so a peer that sends a short or corrupt payload gets an error that says where it broke.
 extension ByteBuffer {
-    /// A string as u16 length + UTF-8 bytes.
+    /// A string as u16 length + UTF-8 bytes. Callers bound what peers send (names, roster
+    /// groups, …) well below 64 KiB; a longer string is cut at a scalar boundary rather than
+    /// trapping, because a node must not die of one oversized field.
     @discardableResult
     public mutating func writeShortString(_ string: String) -> Int {
-        let utf8 = string.utf8
-        precondition(utf8.count <= Int(UInt16.max), "string of \(utf8.count) bytes is too long for a u16 length")
-        return self.writeInteger(UInt16(utf8.count)) + self.writeString(string)
+        let fitted = string.utf8.count <= Int(UInt16.max) ? string : string.cappedUTF8(Int(UInt16.max))
+        return self.writeInteger(UInt16(fitted.utf8.count)) + self.writeString(fitted)
     }
 
     public mutating func readShortString(field: StaticString) throws(ETunnelError) -> String {

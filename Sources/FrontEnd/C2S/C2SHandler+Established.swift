@@ -145,6 +145,11 @@ extension C2SHandler {
                 reply(to: element, StanzaError(.badRequest, text: "roster groups must be distinct and non-empty"), context: context)
                 return
             }
+            // RFC 6121 §2.3.3 lets a server bound these; routers store them in u16-length fields.
+            guard groups.count <= 64, groups.allSatisfy({ $0.utf8.count <= 1023 }), (item.attribute("name")?.utf8.count ?? 0) <= 1023 else {
+                reply(to: element, StanzaError(.notAcceptable, text: "at most 64 groups; a group or a name is at most 1023 bytes"), context: context)
+                return
+            }
             let rosterItem = RosterItem(jid: jid.description, name: item.attribute("name"), subscription: subscription, groups: groups)
             enqueue(.rosterSet(id: id, RosterSet(owner: session.bareJID, item: rosterItem)))
         default:

@@ -46,6 +46,6 @@ struct RouterClient: Sendable {
     /// delivered it, stored it offline, or bounced it.
     func route(_ stanza: RoutedStanza) async throws {
         let bare = stanza.to.split(separator: "/", maxSplits: 1).first.map(String.init) ?? stanza.to
-        _ = try await owner(of: bare).call(RoutingMethods.route, stanza.encoded(), timeout: .seconds(10))
+        _ = try await owner(of: bare).call(RoutingMethods.route, stanza.encoded(), timeout: .seconds(60))
     }
 }

@@ -174,11 +174,18 @@ public actor CommunityRouter {
         return context.client.peer(endpoint)
     }
 
-    /// Puts something on one stream; false when the stream or its front-end is gone.
+    /// Puts something on one stream; false when the stream or its front-end is gone. The
+    /// deadline is generous: a slow answer from a loaded front-end must not make the router
+    /// believe an online device is gone and park its message offline.
     func deliver(_ address: SessionAddress, _ delivery: Delivery) async -> Bool {
         guard let peer = peer(named: address.frontend) else { return false }
-        guard var answer = try? await peer.call(RoutingMethods.deliver, delivery.encoded(), timeout: .seconds(3)) else { return false }
-        return answer.readInteger(as: UInt8.self) == 1
+        do {
+            var answer = try await peer.call(RoutingMethods.deliver, delivery.encoded(), timeout: .seconds(30))
+            return answer.readInteger(as: UInt8.self) == 1
+        } catch {
+            logger.warning("delivery failed", metadata: ["frontend": "\(address.frontend)", "stream": "\(address.stream)", "error": "\(error)"])
+            return false
+        }
     }
 
     func deliverStanza(_ bytes: ByteBuffer, to address: SessionAddress, delayMillis: UInt64 = 0) async -> Bool {

@@ -1,1 +1,0 @@
-print("mmgs-bench: not built yet")

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# XMPP benchmark of a local MMGS cluster: writes a cluster file with free loopback ports (data
+# under a temporary directory, PLAIN allowed without TLS), starts it with `mmgs run`,
+# provisions DEVICES devices, runs mmgs-bench idle then chat, and stops the cluster.
+#   usage: bench/mmgs-xmpp.sh [DEVICES] [CHAT_RATES] [STEP_SECONDS] [HOLD_SECONDS]
+#   env:   BIN (default .build/release; must hold mmgs, mmgs-*, mmgsctl and mmgs-bench),
+#          MECHANISM (SCRAM-SHA-256), PROCESSES (1), KEEP=1 keeps the work directory
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEVICES=${1:-1000}
+RATES=${2:-500,1000,2000,5000}
+STEP_SECONDS=${3:-10}
+HOLD=${4:-10}
+BIN=${BIN:-.build/release}
+for tool in mmgs mmgsctl mmgs-bench mmgs-frontend mmgs-router mmgs-topology mmgs-transport; do
+  [ -x "$BIN/$tool" ] || { echo "missing $BIN/$tool: build the package (or set BIN)" >&2; exit 1; }
+done
+WORK=$(mktemp -d /tmp/mmgs-xmpp.XXXXXX)
+python3 - "$WORK" <<'PY'
+import json, socket, sys
+work = sys.argv[1]
+cluster = json.load(open("deploy/local/cluster.json"))
+def free():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
+for key in ("tls_certificate", "tls_key"): cluster.pop(key, None)
+cluster.update(cluster="xmpp-bench", domain="bench.local", allow_plain_without_tls=True, log_level="warning")
+for node in cluster["nodes"]:
+    for key in ("etunnel", "http", "xmpp"):
+        if key in node: node[key] = f"127.0.0.1:{free()}"
+    if node["role"] == "router": node["data"] = f"{work}/data/{node['name']}"
+cluster["seeds"] = [n["etunnel"] for n in cluster["nodes"] if n["role"] == "topology"]
+json.dump(cluster, open(f"{work}/cluster.json", "w"), indent=1)
+open(f"{work}/targets", "w").write(" ".join(f"--target {n['xmpp']}" for n in cluster["nodes"] if "xmpp" in n))
+PY
+"$BIN/mmgs" run "$WORK/cluster.json" --bin "$BIN" --logs "$WORK/logs" > "$WORK/launcher.out" 2>&1 &
+LAUNCHER=$!
+stop() {
+  kill -INT $LAUNCHER 2>/dev/null || true
+  wait $LAUNCHER 2>/dev/null || true
+  if pgrep -f "$WORK/cluster.json" >/dev/null; then echo "warning: cluster processes left over" >&2; fi
+  [ "${KEEP:-0}" = 1 ] && echo "kept $WORK" || rm -rf "$WORK"
+}
+trap stop EXIT
+for _ in $(seq 1 300); do grep -q "cluster ready" "$WORK/launcher.out" 2>/dev/null && break; sleep 0.1; done
+grep -q "cluster ready" "$WORK/launcher.out" || { echo "cluster did not start" >&2; cat "$WORK/launcher.out" >&2; exit 1; }
+PIDS=$(pgrep -d, -P $LAUNCHER)
+BIN="$BIN" bench/mmgs-provision.sh "$DEVICES" --cluster "$WORK/cluster.json"
+COMMON="$(cat "$WORK/targets") --domain bench.local --devices $DEVICES --rate 500 --mechanism ${MECHANISM:-SCRAM-SHA-256} --processes ${PROCESSES:-1} --source-addresses 4 --target-pids $PIDS"
+echo "== idle"
+"$BIN/mmgs-bench" idle $COMMON --hold "$HOLD" --json "${JSON_DIR:-$WORK}/idle.json"
+echo "== chat"
+"$BIN/mmgs-bench" chat $COMMON --rates "$RATES" --step-seconds "$STEP_SECONDS" --json "${JSON_DIR:-$WORK}/chat.json"

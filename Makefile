@@ -7,7 +7,7 @@ BIN := .build/$(CONFIG)
 APT_PACKAGES := libsystemd-dev libexpat1-dev pkg-config curl openssl
 PY_PACKAGES := pytest==9.0.3 slixmpp==1.17.0
 
-.PHONY: run test deps build swift-test integration-test bench-etunnel clean
+.PHONY: run test deps build swift-test integration-test bench-etunnel bench-xmpp clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -42,6 +42,11 @@ test: swift-test integration-test
 bench-etunnel: deps
 	swift build -c release --product mmgs-etunnel-bench
 	bench/etunnel.sh
+
+# Private community on a local cluster: 1,000 devices, idle then chat steps (release build).
+bench-xmpp: deps
+	swift build -c release --scratch-path .build-release
+	BIN=.build-release/release bench/mmgs-xmpp.sh 1000 500,1000,2000,4000,8000 10 10
 
 clean:
 	rm -rf .build run

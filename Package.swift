@@ -113,7 +113,7 @@ let package = Package(
         .target(
             name: "BenchKit",
             dependencies: [
-                "XMPPCore", log,
+                "XMPPCore", "MMGSShared", log,
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

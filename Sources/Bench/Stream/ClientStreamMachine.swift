@@ -1,3 +1,4 @@
+import MMGSShared
 import XMPPCore
 
 /// The client side of an XMPP c2s login (RFC 6120) as a pure state machine: stream header →
@@ -314,21 +315,7 @@ public struct ClientStreamMachine: Sendable {
         return (condition, error.child("text", namespace: XMLNamespace.xmppStanzas)?.text)
     }
 
-    static func escape(_ value: String) -> String {
-        var out = ""
-        out.reserveCapacity(value.utf8.count)
-        for character in value {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "'": out += "&apos;"
-            case "\"": out += "&quot;"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
+    static func escape(_ value: String) -> String { value.xmlEscaped }
 }
 
 /// The SCRAM client of one login: the key-caching one when the password allows it, XMPPCore's

@@ -1,4 +1,5 @@
 import Foundation
+import MMGSShared
 import NIOCore
 import StanzaRouting
 import XMPPCore
@@ -19,20 +20,7 @@ enum StanzaRendering {
     static let smNS = "urn:xmpp:sm:3"
     static let csiNS = "urn:xmpp:csi:0"
 
-    static func escape(_ value: String) -> String {
-        var out = ""
-        for character in value {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "'": out += "&apos;"
-            case "\"": out += "&quot;"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
+    static func escape(_ value: String) -> String { value.xmlEscaped }
 
     static func streamHeader(domain: String, id: String) -> String {
         "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='\(streamsNS)' id='\(id)' from='\(escape(domain))' version='1.0' xml:lang='en'>"

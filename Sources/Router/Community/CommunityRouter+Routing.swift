@@ -1,4 +1,5 @@
 import ETunnel
+import MMGSShared
 import NIOCore
 import StanzaRouting
 
@@ -86,21 +87,7 @@ extension CommunityRouter {
 
     // MARK: Stanzas the router writes itself
 
-    static func escape(_ value: String) -> String {
-        var out = ""
-        out.reserveCapacity(value.utf8.count)
-        for character in value {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "'": out += "&apos;"
-            case "\"": out += "&quot;"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
+    static func escape(_ value: String) -> String { value.xmlEscaped }
 
     static func presenceStanza(from: String, to: String?, type: String?) -> ByteBuffer {
         var xml = "<presence from='\(escape(from))'"

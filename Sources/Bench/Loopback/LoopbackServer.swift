@@ -85,8 +85,8 @@ final class LoopbackHandler: ChannelInboundHandler {
 
     init(state: LoopbackState) { self.state = state }
 
-    private static let sasl = "urn:ietf:params:xml:ns:xmpp-sasl"
-    private static let bind = "urn:ietf:params:xml:ns:xmpp-bind"
+    private static let sasl = XMLNamespace.sasl
+    private static let bind = XMLNamespace.bind
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         do {

@@ -47,10 +47,10 @@ public struct ClientStreamMachine: Sendable {
     }
 
     static let streamsNS = XMLNamespace.streams
-    static let tlsNS = "urn:ietf:params:xml:ns:xmpp-tls"
-    static let saslNS = "urn:ietf:params:xml:ns:xmpp-sasl"
-    static let bindNS = "urn:ietf:params:xml:ns:xmpp-bind"
-    static let sessionNS = "urn:ietf:params:xml:ns:xmpp-session"
+    static let tlsNS = XMLNamespace.tls
+    static let saslNS = XMLNamespace.sasl
+    static let bindNS = XMLNamespace.bind
+    static let sessionNS = XMLNamespace.session
     static let bindID = "bind-1"
     static let sessionID = "session-1"
 

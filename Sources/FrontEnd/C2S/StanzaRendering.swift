@@ -7,11 +7,11 @@ import XMPPCore
 /// The XML the front-end writes on its own behalf: stream headers and features, SASL and bind
 /// answers, server IQ replies, roster pushes, delay stamps.
 enum StanzaRendering {
-    static let streamsNS = "http://etherx.jabber.org/streams"
-    static let saslNS = "urn:ietf:params:xml:ns:xmpp-sasl"
-    static let tlsNS = "urn:ietf:params:xml:ns:xmpp-tls"
-    static let bindNS = "urn:ietf:params:xml:ns:xmpp-bind"
-    static let sessionNS = "urn:ietf:params:xml:ns:xmpp-session"
+    static let streamsNS = XMLNamespace.streams
+    static let saslNS = XMLNamespace.sasl
+    static let tlsNS = XMLNamespace.tls
+    static let bindNS = XMLNamespace.bind
+    static let sessionNS = XMLNamespace.session
     static let rosterNS = "jabber:iq:roster"
     static let pingNS = "urn:xmpp:ping"
     static let discoInfoNS = "http://jabber.org/protocol/disco#info"

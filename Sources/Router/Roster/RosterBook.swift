@@ -111,11 +111,7 @@ public struct RosterBook: Sendable {
         outcome.pendingChanged = true
         outcome.forward = true
         var item = rosters[owner]?[contact] ?? RosterItem(jid: contact)
-        switch item.subscription {
-        case .none: item.subscription = .from
-        case .to: item.subscription = .both
-        default: break
-        }
+        item.subscription = item.subscription.addingFrom
         rosters[owner, default: [:]][contact] = item
         outcome.changed = [item]
         return outcome
@@ -124,17 +120,9 @@ public struct RosterBook: Sendable {
     public mutating func outboundUnsubscribe(owner: String, contact: String) -> Outcome {
         var outcome = Outcome()
         outcome.forward = true
-        guard var item = rosters[owner]?[contact] else { return outcome }
-        let before = item
-        switch item.subscription {
-        case .to: item.subscription = .none
-        case .both: item.subscription = .from
-        default: break
-        }
-        item.askSubscribe = false
-        if item != before {
-            rosters[owner]![contact] = item
-            outcome.changed = [item]
+        amend(owner: owner, contact: contact, &outcome, forwardIfChanged: false) { item in
+            item.subscription = item.subscription.droppingTo
+            item.askSubscribe = false
         }
         return outcome
     }
@@ -143,16 +131,8 @@ public struct RosterBook: Sendable {
         var outcome = Outcome()
         outcome.forward = true
         if pendingIn[owner]?.remove(contact) != nil { outcome.pendingChanged = true }
-        guard var item = rosters[owner]?[contact] else { return outcome }
-        let before = item
-        switch item.subscription {
-        case .from: item.subscription = .none
-        case .both: item.subscription = .to
-        default: break
-        }
-        if item != before {
-            rosters[owner]![contact] = item
-            outcome.changed = [item]
+        amend(owner: owner, contact: contact, &outcome, forwardIfChanged: false) { item in
+            item.subscription = item.subscription.droppingFrom
         }
         return outcome
     }
@@ -174,11 +154,7 @@ public struct RosterBook: Sendable {
         var outcome = Outcome()
         guard var item = rosters[owner]?[contact], item.askSubscribe else { return outcome }
         item.askSubscribe = false
-        switch item.subscription {
-        case .none: item.subscription = .to
-        case .from: item.subscription = .both
-        default: break
-        }
+        item.subscription = item.subscription.addingTo
         rosters[owner]![contact] = item
         outcome.changed = [item]
         outcome.forward = true
@@ -188,36 +164,67 @@ public struct RosterBook: Sendable {
     public mutating func inboundUnsubscribe(owner: String, from contact: String) -> Outcome {
         var outcome = Outcome()
         if pendingIn[owner]?.remove(contact) != nil { outcome.pendingChanged = true }
-        guard var item = rosters[owner]?[contact] else { return outcome }
-        let before = item
-        switch item.subscription {
-        case .from: item.subscription = .none
-        case .both: item.subscription = .to
-        default: break
-        }
-        if item != before {
-            rosters[owner]![contact] = item
-            outcome.changed = [item]
-            outcome.forward = true
+        amend(owner: owner, contact: contact, &outcome, forwardIfChanged: true) { item in
+            item.subscription = item.subscription.droppingFrom
         }
         return outcome
     }
 
     public mutating func inboundUnsubscribed(owner: String, from contact: String) -> Outcome {
         var outcome = Outcome()
-        guard var item = rosters[owner]?[contact] else { return outcome }
-        let before = item
-        switch item.subscription {
-        case .to: item.subscription = .none
-        case .both: item.subscription = .from
-        default: break
-        }
-        item.askSubscribe = false
-        if item != before {
-            rosters[owner]![contact] = item
-            outcome.changed = [item]
-            outcome.forward = true
+        amend(owner: owner, contact: contact, &outcome, forwardIfChanged: true) { item in
+            item.subscription = item.subscription.droppingTo
+            item.askSubscribe = false
         }
         return outcome
+    }
+
+    /// Applies `change` to an existing item; records it (and, if asked, forwards the stanza)
+    /// only when something actually changed.
+    private mutating func amend(owner: String, contact: String, _ outcome: inout Outcome, forwardIfChanged: Bool,
+                                _ change: (inout RosterItem) -> Void) {
+        guard var item = rosters[owner]?[contact] else { return }
+        let before = item
+        change(&item)
+        guard item != before else { return }
+        rosters[owner]![contact] = item
+        outcome.changed = [item]
+        if forwardIfChanged { outcome.forward = true }
+    }
+}
+
+/// The subscription directions (RFC 6121 §2.1.2.5): `to` (the owner receives the contact's
+/// presence) and `from` (the contact receives the owner's), each added or dropped.
+extension RosterItem.Subscription {
+    var addingTo: Self {
+        switch self {
+        case .none: .to
+        case .from: .both
+        default: self
+        }
+    }
+
+    var addingFrom: Self {
+        switch self {
+        case .none: .from
+        case .to: .both
+        default: self
+        }
+    }
+
+    var droppingTo: Self {
+        switch self {
+        case .to: .none
+        case .both: .from
+        default: self
+        }
+    }
+
+    var droppingFrom: Self {
+        switch self {
+        case .from: .none
+        case .both: .to
+        default: self
+        }
     }
 }

@@ -10,6 +10,14 @@ public enum XMLNamespace {
     public static let xmppStreams = "urn:ietf:params:xml:ns:xmpp-streams"
     /// Namespace of the defined stanza error conditions (RFC 6120 §8.3.2).
     public static let xmppStanzas = "urn:ietf:params:xml:ns:xmpp-stanzas"
+    /// STARTTLS negotiation (RFC 6120 §5).
+    public static let tls = "urn:ietf:params:xml:ns:xmpp-tls"
+    /// SASL negotiation (RFC 6120 §6).
+    public static let sasl = "urn:ietf:params:xml:ns:xmpp-sasl"
+    /// Resource binding (RFC 6120 §7).
+    public static let bind = "urn:ietf:params:xml:ns:xmpp-bind"
+    /// The legacy session request (RFC 3921 §3, kept by RFC 6121 servers as optional).
+    public static let session = "urn:ietf:params:xml:ns:xmpp-session"
     /// Content namespace of client-to-server streams (RFC 6120 §4.8.2).
     public static let jabberClient = "jabber:client"
     /// Content namespace of server-to-server streams (RFC 6120 §4.8.2).

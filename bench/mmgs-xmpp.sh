@@ -4,7 +4,10 @@
 # provisions DEVICES devices, runs mmgs-bench idle then chat, and stops the cluster.
 #   usage: bench/mmgs-xmpp.sh [DEVICES] [CHAT_RATES] [STEP_SECONDS] [HOLD_SECONDS]
 #   env:   BIN (default .build/release; must hold mmgs, mmgs-*, mmgsctl and mmgs-bench),
-#          MECHANISM (SCRAM-SHA-256), PROCESSES (1), KEEP=1 keeps the work directory
+#          MECHANISM (SCRAM-SHA-256), PROCESSES (1), KEEP=1 keeps the work directory,
+#          PERF_OUT=FILE records a CPU profile of every MMGS process during chat (perf record -g,
+#          PERF_DELAY seconds after chat starts, for PERF_SECONDS; defaults 20 and 8),
+#          SKIP_IDLE=1 skips the idle scenario, LOGIN_RATE (500 logins/s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICES=${1:-1000}
@@ -45,8 +48,13 @@ for _ in $(seq 1 300); do grep -q "cluster ready" "$WORK/launcher.out" 2>/dev/nu
 grep -q "cluster ready" "$WORK/launcher.out" || { echo "cluster did not start" >&2; cat "$WORK/launcher.out" >&2; exit 1; }
 PIDS=$(pgrep -d, -P $LAUNCHER)
 BIN="$BIN" bench/mmgs-provision.sh "$DEVICES" --cluster "$WORK/cluster.json"
-COMMON="$(cat "$WORK/targets") --domain bench.local --devices $DEVICES --rate 500 --mechanism ${MECHANISM:-SCRAM-SHA-256} --processes ${PROCESSES:-1} --source-addresses 4 --target-pids $PIDS"
-echo "== idle"
-"$BIN/mmgs-bench" idle $COMMON --hold "$HOLD" --json "${JSON_DIR:-$WORK}/idle.json"
+COMMON="$(cat "$WORK/targets") --domain bench.local --devices $DEVICES --rate ${LOGIN_RATE:-500} --mechanism ${MECHANISM:-SCRAM-SHA-256} --processes ${PROCESSES:-1} --source-addresses 4 --target-pids $PIDS"
+if [ "${SKIP_IDLE:-0}" != 1 ]; then
+  echo "== idle"
+  "$BIN/mmgs-bench" idle $COMMON --hold "$HOLD" --json "${JSON_DIR:-$WORK}/idle.json"
+fi
 echo "== chat"
+if [ -n "${PERF_OUT:-}" ]; then
+  (sleep "${PERF_DELAY:-20}"; perf record -q -F 999 -g -e cpu-clock -p "$PIDS" -o "$PERF_OUT" -- sleep "${PERF_SECONDS:-8}" >/dev/null 2>&1) &
+fi
 "$BIN/mmgs-bench" chat $COMMON --rates "$RATES" --step-seconds "$STEP_SECONDS" --json "${JSON_DIR:-$WORK}/chat.json"

@@ -8,6 +8,9 @@ import Synchronization
 /// Writes are coalesced: every frame is appended to one outbound buffer under the lock, and the
 /// first append after a flush schedules a single write-and-flush on the event loop, so a burst of
 /// calls from many tasks costs one syscall per loop tick rather than one per frame.
+/// How a callback-style call ends: the answer's payload, or why there is none.
+public typealias ETunnelCompletion = @Sendable (Result<ByteBuffer, ETunnelError>) -> Void
+
 final class ConnectionCore: Sendable {
     let channel: any Channel
     let allocator: ByteBufferAllocator
@@ -22,8 +25,28 @@ final class ConnectionCore: Sendable {
     private let pendingCount = Atomic<Int>(0)
 
     struct PendingCall {
-        var continuation: CheckedContinuation<ByteBuffer, any Error>
+        var reply: PendingReply
         var deadline: NIODeadline
+    }
+
+    /// Who waits for an answer: a suspended task, or a callback (the allocation-free path the
+    /// front-end's per-stanza calls take: no task, no continuation, no executor hop).
+    enum PendingReply: Sendable {
+        case continuation(CheckedContinuation<ByteBuffer, any Error>)
+        case callback(ETunnelCompletion)
+
+        func resolve(_ result: Result<ByteBuffer, ETunnelError>) {
+            switch self {
+            case .continuation(let continuation):
+                continuation.resume(with: result.mapError { $0 as any Error })
+            case .callback(let completion):
+                if case .failure(let error) = result {
+                    ETunnelStatistics.shared.callsFailed.wrappingAdd(1, ordering: .relaxed)
+                    if error.code == .timedOut { ETunnelStatistics.shared.callsTimedOut.wrappingAdd(1, ordering: .relaxed) }
+                }
+                completion(result)
+            }
+        }
     }
 
     /// A frame waiting for credit; one-way senders wait on `sent`.
@@ -86,15 +109,8 @@ final class ConnectionCore: Sendable {
                 let (schedule, timerAt, failure) = state.withLock { s -> (Bool, NIODeadline?, ETunnelError?) in
                     if let error = s.closedError { return (false, nil, error) }
                     if Task.isCancelled { return (false, nil, ETunnelError(.cancelled, "call to \(peerName) cancelled")) }
-                    s.pending[id] = PendingCall(continuation: continuation, deadline: deadline)
-                    pendingCount.store(s.pending.count, ordering: .relaxed)
-                    var timerAt: NIODeadline?
-                    if s.timerDeadline.map({ deadline < $0 }) ?? true {
-                        s.timerDeadline = deadline
-                        timerAt = deadline
-                    }
-                    let frame = QueuedFrame(kind: .request, correlationID: id, method: method, payload: payload, sent: nil)
-                    return (self.sendOrQueue(frame, &s), timerAt, nil)
+                    let (schedule, timerAt) = self.register(id: id, method: method, payload: payload, deadline: deadline, reply: .continuation(continuation), &s)
+                    return (schedule, timerAt, nil)
                 }
                 if let failure { continuation.resume(throwing: failure); return }
                 if let timerAt { scheduleExpiry(at: timerAt) }
@@ -103,6 +119,39 @@ final class ConnectionCore: Sendable {
         } onCancel: {
             self.cancel(correlationID: id)
         }
+    }
+
+    /// The same call without a task: `completion` runs on this connection's event loop (or at
+    /// once, on the caller's thread, when the call cannot start). It is called exactly once.
+    func call(method: UInt32, payload: ByteBuffer, deadline: NIODeadline, completion: @escaping ETunnelCompletion) {
+        do throws(ETunnelError) { try checkSize(payload) } catch {
+            completion(.failure(error))
+            return
+        }
+        let id = nextCorrelationID.wrappingAdd(1, ordering: .relaxed).oldValue
+        ETunnelStatistics.shared.callsStarted.wrappingAdd(1, ordering: .relaxed)
+        let (schedule, timerAt, failure) = state.withLock { s -> (Bool, NIODeadline?, ETunnelError?) in
+            if let error = s.closedError { return (false, nil, error) }
+            let (schedule, timerAt) = self.register(id: id, method: method, payload: payload, deadline: deadline, reply: .callback(completion), &s)
+            return (schedule, timerAt, nil)
+        }
+        if let failure { PendingReply.callback(completion).resolve(.failure(failure)); return }
+        if let timerAt { scheduleExpiry(at: timerAt) }
+        if schedule { scheduleFlush() }
+    }
+
+    /// Records a pending call and writes (or queues) its request frame. Returns whether a flush
+    /// must be scheduled and the deadline the expiry timer must be moved to, if any.
+    private func register(id: UInt64, method: UInt32, payload: ByteBuffer, deadline: NIODeadline, reply: PendingReply, _ s: inout State) -> (Bool, NIODeadline?) {
+        s.pending[id] = PendingCall(reply: reply, deadline: deadline)
+        pendingCount.store(s.pending.count, ordering: .relaxed)
+        var timerAt: NIODeadline?
+        if s.timerDeadline.map({ deadline < $0 }) ?? true {
+            s.timerDeadline = deadline
+            timerAt = deadline
+        }
+        let frame = QueuedFrame(kind: .request, correlationID: id, method: method, payload: payload, sent: nil)
+        return (sendOrQueue(frame, &s), timerAt)
     }
 
     /// Sends a one-way message. Returns once the frame is in the outbound batch; suspends while
@@ -206,12 +255,12 @@ final class ConnectionCore: Sendable {
 
     private func expireCalls() {
         let now = NIODeadline.now()
-        let (expired, next) = state.withLock { s -> ([CheckedContinuation<ByteBuffer, any Error>], NIODeadline?) in
-            var expired: [CheckedContinuation<ByteBuffer, any Error>] = []
+        let (expired, next) = state.withLock { s -> ([PendingReply], NIODeadline?) in
+            var expired: [PendingReply] = []
             var next: NIODeadline?
             for (id, call) in s.pending {
                 if call.deadline <= now {
-                    expired.append(call.continuation)
+                    expired.append(call.reply)
                     s.pending.removeValue(forKey: id)
                 } else if next.map({ call.deadline < $0 }) ?? true {
                     next = call.deadline
@@ -222,18 +271,18 @@ final class ConnectionCore: Sendable {
             return (expired, next)
         }
         let error = ETunnelError(.timedOut, "no answer from \(peerName) before the deadline")
-        for continuation in expired { continuation.resume(throwing: error) }
+        for reply in expired { reply.resolve(.failure(error)) }
         if let next { scheduleExpiry(at: next) }
     }
 
     private func cancel(correlationID id: UInt64) {
-        let (continuation, schedule) = state.withLock { s -> (CheckedContinuation<ByteBuffer, any Error>?, Bool) in
+        let (reply, schedule) = state.withLock { s -> (PendingReply?, Bool) in
             guard let call = s.pending.removeValue(forKey: id) else { return (nil, false) }
             pendingCount.store(s.pending.count, ordering: .relaxed)
-            guard s.closedError == nil else { return (call.continuation, false) }
-            return (call.continuation, appendFrame(kind: .cancel, correlationID: id, method: 0, payload: ByteBuffer(), &s))
+            guard s.closedError == nil else { return (call.reply, false) }
+            return (call.reply, appendFrame(kind: .cancel, correlationID: id, method: 0, payload: ByteBuffer(), &s))
         }
-        continuation?.resume(throwing: ETunnelError(.cancelled, "call to \(peerName) cancelled"))
+        reply?.resolve(.failure(ETunnelError(.cancelled, "call to \(peerName) cancelled")))
         if schedule { scheduleFlush() }
     }
 
@@ -242,16 +291,14 @@ final class ConnectionCore: Sendable {
     func receive(_ frame: Frame) throws(ETunnelError) {
         switch frame.kind {
         case .response:
-            let continuation = takePending(frame.correlationID)
             // A late answer to a call that timed out or was cancelled is dropped.
-            continuation?.resume(returning: frame.payload)
+            takePending(frame.correlationID)?.resolve(.success(frame.payload))
 
         case .error:
             let error = (try? ErrorPayload.decode(frame.payload).error)
                 ?? ETunnelError(.protocolViolation, "malformed error frame from \(peerName)")
             guard frame.correlationID != 0 else { throw error }
-            let continuation = takePending(frame.correlationID)
-            continuation?.resume(throwing: error)
+            takePending(frame.correlationID)?.resolve(.failure(error))
 
         case .request:
             try admitIncoming()
@@ -287,11 +334,11 @@ final class ConnectionCore: Sendable {
         }
     }
 
-    private func takePending(_ id: UInt64) -> CheckedContinuation<ByteBuffer, any Error>? {
+    private func takePending(_ id: UInt64) -> PendingReply? {
         state.withLock { s in
             let call = s.pending.removeValue(forKey: id)
             if call != nil { pendingCount.store(s.pending.count, ordering: .relaxed) }
-            return call?.continuation
+            return call?.reply
         }
     }
 
@@ -395,18 +442,18 @@ final class ConnectionCore: Sendable {
 
     /// Fails every pending call and queued send with `error`; idempotent.
     func close(_ error: ETunnelError) {
-        let (calls, queued) = state.withLock { s -> ([CheckedContinuation<ByteBuffer, any Error>], [CheckedContinuation<Void, any Error>]) in
+        let (calls, queued) = state.withLock { s -> ([PendingReply], [CheckedContinuation<Void, any Error>]) in
             guard s.closedError == nil else { return ([], []) }
             s.closedError = error
             closed.store(true, ordering: .relaxed)
-            let calls = s.pending.values.map(\.continuation)
+            let calls = s.pending.values.map(\.reply)
             s.pending.removeAll()
             pendingCount.store(0, ordering: .relaxed)
             let queued = s.creditQueue.compactMap(\.sent)
             s.creditQueue.removeAll()
             return (calls, queued)
         }
-        for continuation in calls { continuation.resume(throwing: error) }
+        for reply in calls { reply.resolve(.failure(error)) }
         for continuation in queued { continuation.resume(throwing: error) }
         channel.close(promise: nil)
     }

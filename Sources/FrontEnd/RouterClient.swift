@@ -30,22 +30,23 @@ struct RouterClient: Sendable {
         _ = try? await owner(of: ref.bareJID).call(RoutingMethods.sessionClose, ref.encoded(), timeout: .seconds(5))
     }
 
-    func presence(_ update: PresenceUpdate) async throws {
-        _ = try await owner(of: update.session.bareJID).call(RoutingMethods.presence, update.encoded(), timeout: .seconds(10))
-    }
-
-    func rosterGet(_ bareJID: String) async throws -> RosterItems {
-        try await owner(of: bareJID).call(RoutingMethods.rosterGet, JIDMessage(jid: bareJID), as: RosterItems.self, timeout: .seconds(5))
-    }
-
-    func rosterSet(_ request: RosterSet) async throws {
-        _ = try await owner(of: request.owner).call(RoutingMethods.rosterSet, request.encoded(), timeout: .seconds(10))
-    }
-
     /// Hands a stanza to the router that owns its destination; returns once that router has
     /// delivered it, stored it offline, or bounced it.
     func route(_ stanza: RoutedStanza) async throws {
-        let bare = stanza.to.split(separator: "/", maxSplits: 1).first.map(String.init) ?? stanza.to
-        _ = try await owner(of: bare).call(RoutingMethods.route, stanza.encoded(), timeout: .seconds(60))
+        _ = try await owner(of: Self.bare(stanza.to)).call(RoutingMethods.route, stanza.encoded(), timeout: .seconds(60))
+    }
+
+    /// The per-stanza calls of a bound stream, without a task each: `completion` runs once, on
+    /// an event loop of the eTunnel connection (or at once when no router can be had).
+    func call(_ method: MethodID, owner bareJID: String, _ payload: ByteBuffer, timeout: Duration, completion: @escaping ETunnelCompletion) {
+        do {
+            try owner(of: bareJID).call(method, payload, timeout: timeout, completion: completion)
+        } catch {
+            completion(.failure(error))
+        }
+    }
+
+    static func bare(_ jid: String) -> String {
+        jid.split(separator: "/", maxSplits: 1).first.map(String.init) ?? jid
     }
 }

@@ -50,6 +50,27 @@ public final class ETunnelPeer: Sendable {
         return try await core.call(method: method.rawValue, payload: payload, deadline: deadline)
     }
 
+    /// The same call without a task, for hot paths: `completion` runs exactly once, on the
+    /// connection's event loop (or on the caller's thread when the call cannot start).
+    public func call(_ method: MethodID, _ payload: ByteBuffer, timeout: Duration? = nil, completion: @escaping ETunnelCompletion) {
+        let timeout = timeout ?? configuration.defaultCallTimeout
+        let deadline = NIODeadline.now() + .nanoseconds(timeout.nanoseconds)
+        switch acquireNow() {
+        case .use(let core):
+            core.call(method: method.rawValue, payload: payload, deadline: deadline, completion: completion)
+        case .fail(let error):
+            completion(.failure(error))
+        case .wait(let future):
+            let waiter = waitingPromise(for: future, deadline: deadline)
+            waiter.futureResult.whenComplete { result in
+                switch result {
+                case .success(let core): core.call(method: method.rawValue, payload: payload, deadline: deadline, completion: completion)
+                case .failure(let error): completion(.failure(Self.connectFailure(error, self.endpoint)))
+                }
+            }
+        }
+    }
+
     public func call<Request: ETunnelMessage, Response: ETunnelMessage>(_ method: MethodID, _ request: Request, as: Response.Type, timeout: Duration? = nil) async throws -> Response {
         let answer = try await call(method, request.encoded(), timeout: timeout)
         return try Response.decode(answer)
@@ -76,7 +97,21 @@ public final class ETunnelPeer: Sendable {
     /// The least loaded established connection; failing that, dials (at once, whatever the
     /// backoff: the caller wants an answer now) and waits for the dial up to the deadline.
     private func acquire(deadline: NIODeadline) async throws -> ConnectionCore {
-        enum Next { case use(ConnectionCore), wait(EventLoopFuture<ConnectionCore>), fail(ETunnelError) }
+        switch acquireNow() {
+        case .use(let core):
+            return core
+        case .fail(let error):
+            throw error
+        case .wait(let future):
+            return try await wait(for: future, deadline: deadline)
+        }
+    }
+
+    enum Acquired { case use(ConnectionCore), wait(EventLoopFuture<ConnectionCore>), fail(ETunnelError) }
+
+    /// The non-suspending half of `acquire`: a connection, a dial to wait for, or a failure.
+    private func acquireNow() -> Acquired {
+        typealias Next = Acquired
         var dial: [(Int, EventLoopPromise<ConnectionCore>)] = []
         let next: Next = state.withLock { s in
             if s.closed { return .fail(ETunnelError(.shuttingDown, "pool to \(endpoint) is closed")) }
@@ -106,37 +141,45 @@ public final class ETunnelPeer: Sendable {
             return .wait(dial[0].1.futureResult)
         }
         for (index, promise) in dial { startConnect(slot: index, promise: promise) }
-        switch next {
-        case .use(let core):
-            return core
-        case .fail(let error):
-            throw error
-        case .wait(let future):
-            return try await wait(for: future, deadline: deadline)
-        }
+        return next
     }
 
-    /// Waits for a dial, but no longer than the caller's deadline, and not after its cancellation.
-    private func wait(for future: EventLoopFuture<ConnectionCore>, deadline: NIODeadline) async throws -> ConnectionCore {
+    /// A promise completed by the dial, or failed at the caller's deadline, whichever is first.
+    private func waitingPromise(for future: EventLoopFuture<ConnectionCore>, deadline: NIODeadline) -> EventLoopPromise<ConnectionCore> {
         let waiter = future.eventLoop.makePromise(of: ConnectionCore.self)
         future.cascade(to: waiter)
         let endpoint = self.endpoint
         let timer = future.eventLoop.scheduleTask(deadline: deadline) {
             waiter.fail(ETunnelError(.timedOut, "no connection to \(endpoint) before the deadline"))
         }
-        defer { timer.cancel() }
+        waiter.futureResult.whenComplete { _ in timer.cancel() }
+        return waiter
+    }
+
+    /// What a caller is told when the dial it waited for failed.
+    static func connectFailure(_ error: any Error, _ endpoint: ETunnelEndpoint) -> ETunnelError {
+        switch error {
+        case let error as ETunnelError where error.code == .timedOut || error.code == .cancelled || error.code == .shuttingDown:
+            return error
+        case let error as ETunnelError:
+            return ETunnelError(.peerUnavailable, "no connection to \(endpoint): \(error.message)")
+        default:
+            return ETunnelError(.peerUnavailable, "no connection to \(endpoint): \(error)")
+        }
+    }
+
+    /// Waits for a dial, but no longer than the caller's deadline, and not after its cancellation.
+    private func wait(for future: EventLoopFuture<ConnectionCore>, deadline: NIODeadline) async throws -> ConnectionCore {
+        let waiter = waitingPromise(for: future, deadline: deadline)
+        let endpoint = self.endpoint
         do {
             return try await withTaskCancellationHandler {
                 try await waiter.futureResult.get()
             } onCancel: {
                 waiter.fail(ETunnelError(.cancelled, "call to \(endpoint) cancelled while connecting"))
             }
-        } catch let error as ETunnelError where error.code == .timedOut || error.code == .cancelled || error.code == .shuttingDown {
-            throw error
-        } catch let error as ETunnelError {
-            throw ETunnelError(.peerUnavailable, "no connection to \(endpoint): \(error.message)")
         } catch {
-            throw ETunnelError(.peerUnavailable, "no connection to \(endpoint): \(error)")
+            throw Self.connectFailure(error, endpoint)
         }
     }
 

@@ -20,6 +20,9 @@ public struct C2SConfiguration: Sendable {
     /// Makes the decoy SCRAM salt of unknown users identical on every front-end (the cluster
     /// secret), so that no front-end reveals which accounts exist.
     public var decoySecret: [UInt8] = []
+    /// A bound stream that has read nothing for this long gives back its XML parser's memory
+    /// (it is rebuilt on the next read).
+    public var idleRelease: Duration = .seconds(1)
 
     public init(domain: String) { self.domain = domain }
 }

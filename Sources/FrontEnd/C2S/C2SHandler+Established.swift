@@ -159,7 +159,8 @@ extension C2SHandler {
 
 }
 
-/// The ordered worker: one stream's stanzas, to routers, one after another.
+/// What a bound stream asks of routers, one item at a time (see `C2SHandler.enqueue`): each
+/// item is one callback-style eTunnel call, so a stream holds no task while it waits or idles.
 struct C2SWorker: Sendable {
     let routers: RouterClient
     let handle: C2SStreamHandle
@@ -167,43 +168,47 @@ struct C2SWorker: Sendable {
     let session: SessionRef
     let logger: Logger
 
-    func run(_ stream: AsyncStream<C2SHandler.OrderedWork>) async {
-        for await item in stream { await perform(item) }
-    }
-
-    func perform(_ item: C2SHandler.OrderedWork) async {
+    /// Starts `item`; `done` runs once it is finished, from whatever thread finished it.
+    func perform(_ item: C2SHandler.OrderedWork, done: @escaping @Sendable () -> Void) {
         let full = "\(session.bareJID)/\(session.resource)"
         switch item {
         case .route(let stanza):
-            do {
-                try await routers.route(stanza)
-            } catch {
-                logger.warning("routing failed", metadata: ["to": "\(stanza.to)", "error": "\(error)"])
-                if let element = StanzaRendering.parseStanza(stanza.stanza), stanza.type != "error" {
-                    handle.writeStanza(StanzaError(.remoteServerTimeout, text: "the router did not answer").reply(to: element, by: domain))
+            routers.call(RoutingMethods.route, owner: RouterClient.bare(stanza.to), stanza.encoded(), timeout: .seconds(60)) { result in
+                if case .failure(let error) = result {
+                    logger.warning("routing failed", metadata: ["to": "\(stanza.to)", "error": "\(error)"])
+                    if let element = StanzaRendering.parseStanza(stanza.stanza), stanza.type != "error" {
+                        handle.writeStanza(StanzaError(.remoteServerTimeout, text: "the router did not answer").reply(to: element, by: domain))
+                    }
                 }
+                done()
             }
         case .presence(let update):
-            do {
-                try await routers.presence(update)
-            } catch {
-                logger.warning("presence update failed", metadata: ["session": "\(full)", "error": "\(error)"])
+            routers.call(RoutingMethods.presence, owner: session.bareJID, update.encoded(), timeout: .seconds(10)) { result in
+                if case .failure(let error) = result {
+                    logger.warning("presence update failed", metadata: ["session": "\(full)", "error": "\(error)"])
+                }
+                done()
             }
         case .rosterGet(let id):
-            do {
-                let items = try await routers.rosterGet(session.bareJID)
-                handle.writeStanza(StanzaRendering.iqResult(id: id, to: full, from: nil, payload: StanzaRendering.rosterQuery(items.items)))
-            } catch {
-                handle.writeStanza(Self.errorIQ(id: id, to: full, StanzaError(.internalServerError, text: "the roster is unavailable")))
+            routers.call(RoutingMethods.rosterGet, owner: session.bareJID, JIDMessage(jid: session.bareJID).encoded(), timeout: .seconds(5)) { result in
+                if case .success(let answer) = result, let items = try? RosterItems.decode(answer) {
+                    handle.writeStanza(StanzaRendering.iqResult(id: id, to: full, from: nil, payload: StanzaRendering.rosterQuery(items.items)))
+                } else {
+                    handle.writeStanza(Self.errorIQ(id: id, to: full, StanzaError(.internalServerError, text: "the roster is unavailable")))
+                }
+                done()
             }
         case .rosterSet(let id, let request):
-            do {
-                try await routers.rosterSet(request)
-                handle.writeStanza(StanzaRendering.iqResult(id: id, to: full, from: nil))
-            } catch let error as ETunnelError where error.message == "item-not-found" {
-                handle.writeStanza(Self.errorIQ(id: id, to: full, StanzaError(.itemNotFound)))
-            } catch {
-                handle.writeStanza(Self.errorIQ(id: id, to: full, StanzaError(.internalServerError, text: "\(error)")))
+            routers.call(RoutingMethods.rosterSet, owner: request.owner, request.encoded(), timeout: .seconds(10)) { result in
+                switch result {
+                case .success:
+                    handle.writeStanza(StanzaRendering.iqResult(id: id, to: full, from: nil))
+                case .failure(let error) where error.message == "item-not-found":
+                    handle.writeStanza(Self.errorIQ(id: id, to: full, StanzaError(.itemNotFound)))
+                case .failure(let error):
+                    handle.writeStanza(Self.errorIQ(id: id, to: full, StanzaError(.internalServerError, text: "\(error)")))
+                }
+                done()
             }
         }
     }

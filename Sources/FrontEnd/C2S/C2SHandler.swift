@@ -40,7 +40,11 @@ final class C2SHandler: ChannelInboundHandler {
     private var busy = false
     private var negotiationTimer: Scheduled<Void>?
     private(set) var handle: C2SStreamHandle?
-    private var work: AsyncStream<OrderedWork>.Continuation?
+    /// Work after binding, in arrival order; one item at a time is with a router.
+    private var pendingWork = CircularBuffer<OrderedWork>()
+    private var workInFlight = false
+    private var worker: C2SWorker?
+    private var eventLoop: (any EventLoop)?
     private var streamCounter = 0
     private var tlsActive = false
 
@@ -52,7 +56,12 @@ final class C2SHandler: ChannelInboundHandler {
         case rosterSet(id: String?, RosterSet)
     }
 
-    init(configuration: C2SConfiguration, routers: RouterClient, registry: C2SRegistry, frontend: String, logger: Logger) {
+    private let sweeper: C2SIdleSweeper?
+    /// When the connection last read anything (the idle sweeper looks at it).
+    private(set) var lastRead = NIODeadline.now()
+
+    init(configuration: C2SConfiguration, routers: RouterClient, registry: C2SRegistry, frontend: String, logger: Logger, sweeper: C2SIdleSweeper? = nil) {
+        self.sweeper = sweeper
         self.configuration = configuration
         self.routers = routers
         self.registry = registry
@@ -69,7 +78,9 @@ final class C2SHandler: ChannelInboundHandler {
     func channelActive(context: ChannelHandlerContext) {
         let handle = C2SStreamHandle(stream: stream, channel: context.channel)
         self.handle = handle
+        self.eventLoop = context.eventLoop
         registry.add(handle)
+        sweeper?.add(self)
         negotiationTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(configuration.negotiationTimeout.nanoseconds)) {
             if case .established = self.phase { return }
             self.fail(context: context, StreamError(.connectionTimeout, text: "no bound resource within \(self.configuration.negotiationTimeout)"))
@@ -80,7 +91,7 @@ final class C2SHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         phase = .closed
         negotiationTimer?.cancel()
-        work?.finish()
+        sweeper?.remove(self)
         if let handle {
             let reaper = C2SReaper(routers: routers, registry: registry, domain: domain, logger: logger)
             if let generation = handle.detach(from: context.channel) {
@@ -96,6 +107,7 @@ final class C2SHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .closed = phase else {
             let bytes = Self.unwrapInboundIn(data)
+            lastRead = .now()
             do {
                 try parser.feed(bytes, into: &events)
             } catch {
@@ -110,6 +122,12 @@ final class C2SHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.debug("c2s connection error", metadata: ["stream": "\(stream)", "error": "\(error)"])
         context.close(promise: nil)
+    }
+
+    /// Called by the idle sweeper: a bound stream at rest between stanzas lets its parser go.
+    func releaseIdleState() {
+        guard case .established = phase, !busy, nextEvent >= events.count else { return }
+        if parser.hibernate() { events = [] }
     }
 
     /// Handles queued events until one needs an answer from a router.
@@ -480,21 +498,32 @@ final class C2SHandler: ChannelInboundHandler {
         }
     }
 
-    /// After binding: one task per stream takes stanzas to routers in order.
+    /// After binding: stanzas go to routers in the order the device sent them (RFC 6120
+    /// §10.1), each once the one before it has been handled. Items queued when the connection
+    /// closes are still sent.
     private func startOrderedWork(context: ChannelHandlerContext) {
-        let (stream, continuation) = AsyncStream.makeStream(of: OrderedWork.self, bufferingPolicy: .unbounded)
-        work = continuation
-        let routers = self.routers
-        let handle = self.handle!
-        let domain = self.domain
-        let logger = self.logger
-        let session = self.session!
+        guard let handle, let session else { return }
         handle.bind(session)
-        let worker = C2SWorker(routers: routers, handle: handle, domain: domain, session: session, logger: logger)
-        Task { await worker.run(stream) }
+        worker = C2SWorker(routers: routers, handle: handle, domain: domain, session: session, logger: logger)
+        pumpWork()
     }
 
     func enqueue(_ item: OrderedWork) {
-        work?.yield(item)
+        pendingWork.append(item)
+        pumpWork()
+    }
+
+    private func pumpWork() {
+        guard !workInFlight, let worker, let loop = eventLoop, let item = pendingWork.popFirst() else { return }
+        workInFlight = true
+        let me = NIOLoopBound(self, eventLoop: loop)
+        worker.perform(item) {
+            // Always through the loop's queue: a failing call completes at once, and a long
+            // queue must not recurse.
+            loop.execute {
+                me.value.workInFlight = false
+                me.value.pumpWork()
+            }
+        }
     }
 }

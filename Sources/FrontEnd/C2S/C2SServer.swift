@@ -73,14 +73,19 @@ final class C2SServer: Sendable {
         let registry = self.registry
         let frontend = context.name
         let logger = context.logger
+        let sweepers = C2SIdleSweepers(idleAfter: configuration.idleRelease)
         return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            // Devices send small stanzas; each idle connection keeps its last read buffer, so
+            // start small (NIO's default is 2 KiB) and let busy streams grow theirs.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 64 * 1024))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        C2SHandler(configuration: configuration, routers: routers, registry: registry, frontend: frontend, logger: logger))
+                        C2SHandler(configuration: configuration, routers: routers, registry: registry, frontend: frontend, logger: logger,
+                               sweeper: sweepers.sweeper(for: channel.eventLoop)))
                 }
             }
             .bind(host: host, port: port)

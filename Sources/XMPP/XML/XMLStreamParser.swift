@@ -1,4 +1,5 @@
 internal import CExpat
+import NIOCore
 
 /// The incremental, namespace-aware parser for one XMPP stream (RFC 6120 §4), built on expat.
 ///
@@ -35,7 +36,13 @@ public final class XMLStreamParser {
     /// The error that failed the parser, if any; every later ``feed(_:into:)`` rethrows it.
     public private(set) var failure: XMLStreamError?
 
-    let parser: XML_Parser
+    /// The expat parser; nil while hibernating (see ``hibernate()``).
+    private var expat: XML_Parser?
+    /// The expat parser of a parser that is not hibernating (callbacks only run inside
+    /// `XML_Parse`, so it is never nil there).
+    var parser: XML_Parser { expat! }
+    /// Set while the stream header is replayed into a fresh expat parser on waking.
+    private var replayingHeader = false
     /// Input is handed to expat in slices of at most this size so that the limits are checked,
     /// and expat's buffer stays bounded, even when a caller passes a huge buffer.
     private static let sliceSize = 16 * 1024
@@ -72,15 +79,72 @@ public final class XMLStreamParser {
     ) {
         self.limits = limits
         self.acceptedContentNamespaces = acceptedContentNamespaces
-        guard let parser = XML_ParserCreateNS("UTF-8", ExpatHandlers.namespaceSeparator) else {
-            fatalError("XML_ParserCreateNS failed: out of memory")
-        }
-        self.parser = parser
-        ExpatHandlers.install(on: self)
+        createExpat()
     }
 
     deinit {
-        XML_ParserFree(parser)
+        if let expat { XML_ParserFree(expat) }
+    }
+
+    private func createExpat() {
+        guard let parser = XML_ParserCreateNS("UTF-8", ExpatHandlers.namespaceSeparator) else {
+            fatalError("XML_ParserCreateNS failed: out of memory")
+        }
+        expat = parser
+        ExpatHandlers.install(on: self)
+    }
+
+    // MARK: Hibernation
+
+    /// Whether the expat parser is released (see ``hibernate()``).
+    public var isHibernating: Bool { expat == nil }
+
+    /// Releases the expat parser (some 10 KiB: its buffers, pools and hash tables) between
+    /// stanzas of an idle stream. Only possible at rest: inside the stream, no element open, no
+    /// bytes buffered, and the stream element's prefix known. The next ``feed(_:into:)`` builds
+    /// a fresh expat parser and replays the stream header's namespace declarations into it
+    /// (without reporting the header again), so parsing continues as if nothing happened.
+    /// Returns whether the parser now hibernates.
+    @discardableResult
+    public func hibernate() -> Bool {
+        guard expat != nil, failure == nil, streamHeader != nil, !isStreamClosed, openElements == 1, stack.isEmpty,
+              pendingText.isEmpty, !hasStreamLevelText, lastTokenEnd == documentBytes, streamElementPrefix != nil else { return false }
+        XML_ParserFree(expat!)
+        expat = nil
+        events = []
+        return true
+    }
+
+    /// The prefix the stream element was written with: the one prefix bound to the streams
+    /// namespace on the header (nil when there is none, or more than one).
+    private var streamElementPrefix: String? {
+        let prefixes = streamNamespaceDeclarations.filter { $0.value == XMLNamespace.streams && !$0.key.isEmpty }.map(\.key)
+        return prefixes.count == 1 ? prefixes[0] : nil
+    }
+
+    /// A fresh expat parser, fed the stream header again (its namespace declarations only).
+    private func wake() {
+        var header = ByteBuffer()
+        header.writeString("<\(streamElementPrefix!):stream")
+        for (declared, uri) in streamNamespaceDeclarations.sorted(by: { $0.key < $1.key }) {
+            header.writeString(declared.isEmpty ? " xmlns='" : " xmlns:\(declared)='")
+            XMLEscaping.write(uri, into: &header, inAttribute: true)
+            header.writeString("'")
+        }
+        header.writeString(">")
+        createExpat()
+        let savedHeader = streamHeader
+        openElements = 0  // the replayed header opens the stream element again
+        replayingHeader = true
+        let status = header.withUnsafeReadableBytes { XML_Parse(parser, $0.baseAddress!.assumingMemoryBound(to: CChar.self), Int32($0.count), 0) }
+        replayingHeader = false
+        streamHeader = savedHeader
+        events = []
+        if status != XML_STATUS_OK, failure == nil {
+            failure = XMLStreamError(.internalServerError, "the stream header could not be restored after idling")
+        }
+        documentBytes = header.readableBytes
+        lastTokenEnd = documentBytes
     }
 
     /// Starts a new document on the same connection, as RFC 6120 requires after STARTTLS
@@ -88,8 +152,12 @@ public final class XMLStreamParser {
     /// Bytes already fed but not yet parsed are discarded. A failed parser stays failed: a stream
     /// error ends the connection.
     public func reset() {
-        XML_ParserReset(parser, "UTF-8")
-        ExpatHandlers.install(on: self)
+        if let expat {
+            XML_ParserReset(expat, "UTF-8")
+            ExpatHandlers.install(on: self)
+        } else {
+            createExpat()
+        }
         streamHeader = nil
         streamContentNamespace = nil
         streamNamespaceDeclarations = [:]
@@ -111,6 +179,10 @@ public final class XMLStreamParser {
     /// completed before the offending byte have still been appended.
     public func feed(_ bytes: UnsafeRawBufferPointer, into events: inout [XMLStreamEvent]) throws(XMLStreamError) {
         if let failure { throw failure }
+        if expat == nil, !bytes.isEmpty {
+            wake()
+            if let failure { throw failure }
+        }
         var offset = 0
         while offset < bytes.count {
             let slice = UnsafeRawBufferPointer(rebasing: bytes[offset..<min(offset + Self.sliceSize, bytes.count)])
@@ -241,7 +313,7 @@ public final class XMLStreamParser {
         streamContentNamespace = content
         streamHeader = header
         openElements = 1
-        events.append(.streamOpen(header))
+        if !replayingHeader { events.append(.streamOpen(header)) }
     }
 
     func didEndElement() {

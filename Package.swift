@@ -97,7 +97,7 @@ let package = Package(
                            .product(name: "NIOSSL", package: "swift-nio-ssl"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")] + nio,
             path: "Sources/FrontEnd", swiftSettings: swiftSettings),
-        .target(name: "MMGSRouter", dependencies: ["NodeRuntime", "Placement", "StanzaRouting", "Journal", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")], path: "Sources/Router", swiftSettings: swiftSettings),
+        .target(name: "MMGSRouter", dependencies: ["NodeRuntime", "Placement", "StanzaRouting", "Journal", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Sources/Router", swiftSettings: swiftSettings),
         .target(name: "MMGSTransport", dependencies: ["NodeRuntime", "Placement"], path: "Sources/Transport", swiftSettings: swiftSettings),
         .target(
             name: "AdminCLI",

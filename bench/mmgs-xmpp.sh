@@ -7,7 +7,9 @@
 #          MECHANISM (SCRAM-SHA-256), PROCESSES (1), KEEP=1 keeps the work directory,
 #          PERF_OUT=FILE records a CPU profile of every MMGS process during chat (perf record -g,
 #          PERF_DELAY seconds after chat starts, for PERF_SECONDS; defaults 20 and 8),
-#          SKIP_IDLE=1 skips the idle scenario, LOGIN_RATE (500 logins/s)
+#          SKIP_IDLE=1 / SKIP_CHAT=1 skip a scenario, LOGIN_RATE (500 logins/s),
+#          FRONTENDS and ROUTERS (2 each, as in deploy/local; each front-end process may hold
+#          ~19,000 devices under the 20,000 open-files cap), SOURCES (4 loopback source addresses)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICES=${1:-1000}
@@ -19,10 +21,16 @@ for tool in mmgs mmgsctl mmgs-bench mmgs-frontend mmgs-router mmgs-topology mmgs
   [ -x "$BIN/$tool" ] || { echo "missing $BIN/$tool: build the package (or set BIN)" >&2; exit 1; }
 done
 WORK=$(mktemp -d /tmp/mmgs-xmpp.XXXXXX)
-python3 - "$WORK" <<'PY'
+python3 - "$WORK" "${FRONTENDS:-2}" "${ROUTERS:-2}" <<'PY'
 import json, socket, sys
-work = sys.argv[1]
+work, frontends, routers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 cluster = json.load(open("deploy/local/cluster.json"))
+def scale(role, count):
+    nodes = [n for n in cluster["nodes"] if n["role"] == role]
+    others = [n for n in cluster["nodes"] if n["role"] != role]
+    cluster["nodes"] = others + [dict(nodes[0], name=f"{role}-{i + 1}") for i in range(count)]
+scale("frontend", frontends)
+scale("router", routers)
 def free():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
 for key in ("tls_certificate", "tls_key"): cluster.pop(key, None)
@@ -48,11 +56,12 @@ for _ in $(seq 1 300); do grep -q "cluster ready" "$WORK/launcher.out" 2>/dev/nu
 grep -q "cluster ready" "$WORK/launcher.out" || { echo "cluster did not start" >&2; cat "$WORK/launcher.out" >&2; exit 1; }
 PIDS=$(pgrep -d, -P $LAUNCHER)
 BIN="$BIN" bench/mmgs-provision.sh "$DEVICES" --cluster "$WORK/cluster.json"
-COMMON="$(cat "$WORK/targets") --domain bench.local --devices $DEVICES --rate ${LOGIN_RATE:-500} --mechanism ${MECHANISM:-SCRAM-SHA-256} --processes ${PROCESSES:-1} --source-addresses 4 --target-pids $PIDS"
+COMMON="$(cat "$WORK/targets") --domain bench.local --devices $DEVICES --rate ${LOGIN_RATE:-500} --mechanism ${MECHANISM:-SCRAM-SHA-256} --processes ${PROCESSES:-1} --source-addresses ${SOURCES:-4} --target-pids $PIDS"
 if [ "${SKIP_IDLE:-0}" != 1 ]; then
   echo "== idle"
   "$BIN/mmgs-bench" idle $COMMON --hold "$HOLD" --json "${JSON_DIR:-$WORK}/idle.json"
 fi
+[ "${SKIP_CHAT:-0}" = 1 ] && exit 0
 echo "== chat"
 if [ -n "${PERF_OUT:-}" ]; then
   (sleep "${PERF_DELAY:-20}"; perf record -q -F 999 -g -e cpu-clock -p "$PIDS" -o "$PERF_OUT" -- sleep "${PERF_SECONDS:-8}" >/dev/null 2>&1) &

@@ -100,10 +100,19 @@ extension CommunityRouter {
             try await self.rosterSet(RosterSet.decode(call.payload))
             return ByteBuffer()
         })
-        methods.register(RoutingMethods.route, async: { call in
-            await self.route(try RoutedStanza.decode(call.payload))
-            return ByteBuffer()
-        })
+        methods.register(RoutingMethods.route) { call in
+            let stanza: RoutedStanza
+            do {
+                stanza = try RoutedStanza.decode(call.payload)
+            } catch {
+                return call.fail(error as? ETunnelError ?? ETunnelError(.badPayload, "\(error)"))
+            }
+            if self.fastRoute(stanza, done: { call.respond(ByteBuffer()) }) { return }
+            Task {
+                await self.route(stanza)
+                call.respond(ByteBuffer())
+            }
+        }
         methods.register(RoutingMethods.probe, async: { call in
             await self.answerProbe(try PresenceProbe.decode(call.payload))
             return ByteBuffer()

@@ -2,6 +2,7 @@ import ETunnel
 import MMGSShared
 import NIOCore
 import StanzaRouting
+import Synchronization
 
 extension CommunityRouter {
     /// A stanza for a bare JID this router owns (RFC 6121 §8.5, local domain).
@@ -18,6 +19,36 @@ extension CommunityRouter {
         case .iq: await routeIQ(stanza, bare: bare, resource: resource)
         case .presence: await inboundPresence(stanza, bare: bare, resource: resource)
         }
+    }
+
+    /// The common case, off the actor: a message to a device that is online here goes straight
+    /// to its streams, and `done` runs once one took it. Returns false, having done nothing,
+    /// for anything else, and calls `done` after the actor's `route` when no stream took it
+    /// (offline storage, bounces and the rest of RFC 6121 §8.5 stay in one place).
+    nonisolated func fastRoute(_ stanza: RoutedStanza, done: @escaping @Sendable () -> Void) -> Bool {
+        guard stanza.kind == .message else { return false }
+        let bare = Self.bare(stanza.to)
+        let resource = Self.resource(stanza.to)
+        let targets: [SessionEntry] = sharedSessions.read { table in
+            if let resource { return table.session(bare: bare, resource: resource).map { [$0] } ?? [] }
+            return table.messageTargets(of: bare)
+        }
+        guard !targets.isEmpty else { return false }
+        let fanout = Fanout(count: targets.count)
+        for target in targets {
+            deliver(target.address, Delivery(stream: target.address.stream, action: .stanza, delayMillis: 0, payload: stanza.stanza)) { delivered in
+                guard let anyDelivered = fanout.finished(delivered: delivered) else { return }
+                if anyDelivered {
+                    done()
+                } else {
+                    Task {
+                        await self.route(stanza)
+                        done()
+                    }
+                }
+            }
+        }
+        return true
     }
 
     private func routeMessage(_ stanza: RoutedStanza, bare: String, resource: String?) async {
@@ -95,5 +126,21 @@ extension CommunityRouter {
         if let type { xml += " type='\(escape(type))'" }
         xml += "/>"
         return ByteBuffer(string: xml)
+    }
+}
+
+/// Counts the answers of deliveries made in parallel; the last one learns whether any succeeded.
+final class Fanout: Sendable {
+    private let state: Mutex<(remaining: Int, delivered: Bool)>
+
+    init(count: Int) { state = Mutex((count, false)) }
+
+    /// nil until the last delivery has answered; then whether any of them delivered.
+    func finished(delivered: Bool) -> Bool? {
+        state.withLock { s in
+            s.remaining -= 1
+            s.delivered = s.delivered || delivered
+            return s.remaining == 0 ? s.delivered : nil
+        }
     }
 }

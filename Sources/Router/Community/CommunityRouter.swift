@@ -15,7 +15,12 @@ public actor CommunityRouter {
     let context: NodeContext
     let store: RouterStore
     var data: RouterData
-    var sessions = SessionTable()
+    /// Sessions live behind a lock so the message fast path can read them off the actor.
+    let sharedSessions = SharedSessionTable()
+    var sessions: SessionTable {
+        get { sharedSessions.value }
+        _modify { yield &sharedSessions.value }
+    }
     let logger: Logger
     /// Journal appends not yet applied to `data`: a snapshot is only consistent when none is.
     var appendsInFlight = 0
@@ -168,7 +173,7 @@ public actor CommunityRouter {
 
     // MARK: I/O helpers
 
-    func peer(named name: String) -> ETunnelPeer? {
+    nonisolated func peer(named name: String) -> ETunnelPeer? {
         guard let member = context.viewCache.view?.member(named: name), member.status != .down,
               let endpoint = member.info.etunnel.flatMap(ETunnelEndpoint.init) else { return nil }
         return context.client.peer(endpoint)
@@ -185,6 +190,22 @@ public actor CommunityRouter {
         } catch {
             logger.warning("delivery failed", metadata: ["frontend": "\(address.frontend)", "stream": "\(address.stream)", "error": "\(error)"])
             return false
+        }
+    }
+
+    /// `deliver` without the actor, for the fast path: `completion` gets whether the stream
+    /// took it, on an eTunnel event loop.
+    nonisolated func deliver(_ address: SessionAddress, _ delivery: Delivery, completion: @escaping @Sendable (Bool) -> Void) {
+        guard let peer = peer(named: address.frontend) else { return completion(false) }
+        let logger = self.logger
+        peer.call(RoutingMethods.deliver, delivery.encoded(), timeout: .seconds(30)) { result in
+            switch result {
+            case .success(var answer):
+                completion(answer.readInteger(as: UInt8.self) == 1)
+            case .failure(let error):
+                logger.warning("delivery failed", metadata: ["frontend": "\(address.frontend)", "stream": "\(address.stream)", "error": "\(error)"])
+                completion(false)
+            }
         }
     }
 

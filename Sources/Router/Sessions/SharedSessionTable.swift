@@ -1,0 +1,22 @@
+import NIOConcurrencyHelpers
+
+/// The session table behind a lock, so that the message fast path (`CommunityRouter.fastRoute`)
+/// can read it from the eTunnel event loop without hopping onto the router actor. Every change
+/// still happens on the actor; the lock only makes those changes visible to readers elsewhere.
+final class SharedSessionTable: @unchecked Sendable {
+    private let lock = NIOLock()
+    private var table = SessionTable()
+
+    /// Reads copy the table (a reference to its storage: cheap); `_modify` changes it in place
+    /// under the lock, so a mutation never copies the dictionary.
+    var value: SessionTable {
+        get { lock.withLock { table } }
+        _modify {
+            lock.lock()
+            defer { lock.unlock() }
+            yield &table
+        }
+    }
+
+    func read<T>(_ body: (SessionTable) -> T) -> T { lock.withLock { body(table) } }
+}

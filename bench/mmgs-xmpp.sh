@@ -6,7 +6,8 @@
 #   env:   BIN (default .build/release; must hold mmgs, mmgs-*, mmgsctl and mmgs-bench),
 #          MECHANISM (SCRAM-SHA-256), PROCESSES (1), KEEP=1 keeps the work directory,
 #          PERF_OUT=FILE records a CPU profile of every MMGS process during chat (perf record -g,
-#          PERF_DELAY seconds after chat starts, for PERF_SECONDS; defaults 20 and 8),
+#          PERF_DELAY seconds after the PERF_PHASE scenario starts (idle or chat), for PERF_SECONDS;
+#          defaults 20 and 8),
 #          SKIP_IDLE=1 / SKIP_CHAT=1 skip a scenario, LOGIN_RATE (500 logins/s),
 #          FRONTENDS and ROUTERS (2 each, as in deploy/local; each front-end process may hold
 #          ~19,000 devices under the 20,000 open-files cap), SOURCES (4 loopback source addresses)
@@ -57,13 +58,16 @@ grep -q "cluster ready" "$WORK/launcher.out" || { echo "cluster did not start" >
 PIDS=$(pgrep -d, -P $LAUNCHER)
 BIN="$BIN" bench/mmgs-provision.sh "$DEVICES" --cluster "$WORK/cluster.json"
 COMMON="$(cat "$WORK/targets") --domain bench.local --devices $DEVICES --rate ${LOGIN_RATE:-500} --mechanism ${MECHANISM:-SCRAM-SHA-256} --processes ${PROCESSES:-1} --source-addresses ${SOURCES:-4} --target-pids $PIDS"
+profile() {  # profile PHASE: perf record of every MMGS process when PERF_PHASE is PHASE
+  [ -n "${PERF_OUT:-}" ] && [ "${PERF_PHASE:-chat}" = "$1" ] || return 0
+  (sleep "${PERF_DELAY:-20}"; perf record -q -F 999 -g -e cpu-clock -p "$PIDS" -o "$PERF_OUT" -- sleep "${PERF_SECONDS:-8}" >/dev/null 2>&1) &
+}
 if [ "${SKIP_IDLE:-0}" != 1 ]; then
   echo "== idle"
+  profile idle
   "$BIN/mmgs-bench" idle $COMMON --hold "$HOLD" --json "${JSON_DIR:-$WORK}/idle.json"
 fi
 [ "${SKIP_CHAT:-0}" = 1 ] && exit 0
 echo "== chat"
-if [ -n "${PERF_OUT:-}" ]; then
-  (sleep "${PERF_DELAY:-20}"; perf record -q -F 999 -g -e cpu-clock -p "$PIDS" -o "$PERF_OUT" -- sleep "${PERF_SECONDS:-8}" >/dev/null 2>&1) &
-fi
+profile chat
 "$BIN/mmgs-bench" chat $COMMON --rates "$RATES" --step-seconds "$STEP_SECONDS" --json "${JSON_DIR:-$WORK}/chat.json"

@@ -4,6 +4,8 @@ asserts delivery, not speed (figures live in docs/performance.md)."""
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 import subprocess
 
 from conftest import exe, child_env
@@ -31,3 +33,19 @@ def test_mmgs_bench_chat_smoke(xmpp_cluster, tmp_path):
     assert step["received"] == step["sent"], step
     assert all(t["rss_kib"] > 0 for t in step["usage"]["targets"]), step["usage"]
     assert result.returncode == 0, result.stdout[-2000:]
+
+    # The comparison report reads the same JSON: the table bench/compare.sh writes into
+    # docs/performance.md, replacing only its own block.
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "mmgs-chat-1.json").write_text(report.read_text())
+    document = tmp_path / "performance.md"
+    document.write_text("# Before\n\n<!-- compare:begin (written by bench/compare.sh; edits here are overwritten) -->\nold\n<!-- compare:end -->\n\n# After\n")
+    tool = Path(__file__).resolve().parents[2] / "bench" / "compare_report.py"
+    summary = subprocess.run([sys.executable, str(tool), str(results), "--write", str(document)],
+                             capture_output=True, text=True, timeout=60)
+    assert summary.returncode == 0, summary.stderr
+    written = document.read_text()
+    assert written.startswith("# Before\n") and written.rstrip().endswith("# After"), written
+    assert "old" not in written
+    assert "| chat p99 at 200 msgs/s" in written and "| **max chat rate sustained** (msgs/s) | **200** |" in written, written

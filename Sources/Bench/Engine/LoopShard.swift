@@ -119,13 +119,26 @@ final class LoopShard: @unchecked Sendable {
             }
         if let source = configuration.sourceAddress(for: index) {
             do {
-                bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0))
+                bootstrap = bootstrap
+                    // IP_BIND_ADDRESS_NO_PORT (Linux): the port is picked at connect() by the
+                    // 4-tuple instead of by bind() searching every port of the address, which
+                    // grows quadratic over a ramp of tens of thousands of connections.
+                    .channelOption(ChannelOptions.ipOption(.init(rawValue: 24)), value: 1)
+                    .bind(to: try SocketAddress(ipAddress: source, port: 0))
             } catch {
                 deviceFailed(slot: slot, LoginFailure(.connect, "bad-source-address", text: "\(source): \(error)"))
                 return
             }
         }
-        bootstrap.connect(host: target.host, port: target.port).whenFailure { error in
+        // An IP literal is connected to directly: the resolver (getaddrinfo on a thread pool,
+        // an A and an AAAA query per connection) would queue up under a ramp of thousands/s.
+        let connecting: EventLoopFuture<any Channel>
+        if let address = try? SocketAddress(ipAddress: target.host, port: target.port) {
+            connecting = bootstrap.connect(to: address)
+        } else {
+            connecting = bootstrap.connect(host: target.host, port: target.port)
+        }
+        connecting.whenFailure { error in
             let described = ConnectError.describe(error)
             self.deviceFailed(slot: slot, LoginFailure(.connect, described.condition, text: described.text))
         }

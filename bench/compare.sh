@@ -4,11 +4,12 @@
 # login-storm RUNS times, stops the server by its PIDs, and at the end writes the side-by-side
 # table (medians over the runs) into docs/performance.md between the compare markers.
 #
-#   usage: bench/compare.sh [--runs 3] [--devices 1000] [--idle-devices 10000]
+#   usage: bench/compare.sh [--runs 3] [--devices 1000] [--idle-devices 10000] [--idle-rate 500]
 #                           [--rates 2000,4000,…] [--login-rates 250,500,1000,2000,3000]
 #                           [--login-devices 2000]
 #                           [--step-seconds 8] [--servers mmgs,ejabberd,prosody]
-#                           [--mechanism SCRAM-SHA-256] [--out docs/performance.md | --no-write]
+#                           [--mechanism SCRAM-SHA-256] [--mmgs-event-loops N]
+#                           [--out docs/performance.md | --no-write]
 #   env:   BIN (release binaries, default .build-release/release; built if missing)
 #
 # Every scenario's JSON report is kept under run/compare/<timestamp>/. Bounded: each chat run
@@ -17,20 +18,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=3 DEVICES=1000 IDLE_DEVICES=10000 LOGIN_DEVICES=2000 STEP_SECONDS=8 MECHANISM=SCRAM-SHA-256
-RATES=2000,4000,8000,12000,16000,20000,24000,28000
+RATES=500,1000,2000,4000,8000,12000,16000,20000,24000,28000
+IDLE_RATE=500
 LOGIN_RATES=250,500,1000,2000,3000
-SERVERS=mmgs,ejabberd,prosody OUT=docs/performance.md
+SERVERS=mmgs,ejabberd,prosody OUT=docs/performance.md MMGS_LOOPS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS=$2; shift 2 ;;
     --devices) DEVICES=$2; shift 2 ;;
     --idle-devices) IDLE_DEVICES=$2; shift 2 ;;
+    --idle-rate) IDLE_RATE=$2; shift 2 ;;
     --rates) RATES=$2; shift 2 ;;
     --login-rates) LOGIN_RATES=$2; shift 2 ;;
     --login-devices) LOGIN_DEVICES=$2; shift 2 ;;
     --step-seconds) STEP_SECONDS=$2; shift 2 ;;
     --servers) SERVERS=$2; shift 2 ;;
     --mechanism) MECHANISM=$2; shift 2 ;;
+    --mmgs-event-loops) MMGS_LOOPS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --no-write) OUT=""; shift ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
@@ -69,7 +73,7 @@ start() {
   local out
   case "$1" in
     mmgs)
-      out=$(MMGS_BIN="$BIN" bench/mmgs-up.sh --frontends 2 --routers 2)
+      out=$(MMGS_BIN="$BIN" bench/mmgs-up.sh --frontends 2 --routers 2 ${MMGS_LOOPS:+--event-loops $MMGS_LOOPS})
       RUNNING=mmgs
       PIDS=$(tail -n 1 <<< "$out")
       TARGETS="--target 127.0.0.1:5222 --target 127.0.0.1:5223"
@@ -90,17 +94,33 @@ start() {
   esac
 }
 
+# settle: waits (at most 60 s) until the server's processes use under 5 % of a core together,
+# so that one scenario does not inherit the previous one's teardown (Prosody needs seconds to
+# close 10,000 sessions).
+settle() {
+  local before after
+  ticks() { local total=0; for pid in ${PIDS//,/ }; do [ -r /proc/$pid/stat ] && total=$(( total + $(awk '{print $14 + $15}' /proc/$pid/stat) )); done; echo $total; }
+  for _ in $(seq 1 60); do
+    before=$(ticks); sleep 1; after=$(ticks)
+    [ $(( after - before )) -lt 5 ] && return 0
+  done
+  echo "compare.sh: $RUNNING still busy after 60 s; going on" >&2
+}
+
 for server in ${SERVERS//,/ }; do
   echo "== $server" >&2
   start "$server"
   common="$TARGETS --domain bench.local --mechanism $MECHANISM --target-pids $PIDS --source-addresses 2"
   for run in $(seq 1 "$RUNS"); do
+    settle
     echo "-- $server run $run/$RUNS: idle ($IDLE_DEVICES devices)" >&2
-    "$BIN/mmgs-bench" idle $common --devices "$IDLE_DEVICES" --rate 1000 --hold 10 --processes 2 \
+    "$BIN/mmgs-bench" idle $common --devices "$IDLE_DEVICES" --rate "$IDLE_RATE" --hold 10 --processes 2 \
       --json "$RESULTS/$server-idle-$run.json" | grep -E "^(login|result|  all targets)" >&2 || true
+    settle
     echo "-- $server run $run/$RUNS: chat ($DEVICES devices)" >&2
     "$BIN/mmgs-bench" chat $common --devices "$DEVICES" --rate 500 --rates "$RATES" --step-seconds "$STEP_SECONDS" \
       --p99-bound-ms 100 --json "$RESULTS/$server-chat-$run.json" | grep -E "^(step|result)" | cut -c1-160 >&2 || true
+    settle
     echo "-- $server run $run/$RUNS: login storm ($LOGIN_DEVICES devices)" >&2
     "$BIN/mmgs-bench" login-storm $common --devices "$LOGIN_DEVICES" --rates "$LOGIN_RATES" --p99-bound-ms 1000 \
       --json "$RESULTS/$server-login-$run.json" | grep -E "^(step|result)" | cut -c1-160 >&2 || true
@@ -109,4 +129,4 @@ for server in ${SERVERS//,/ }; do
 done
 
 python3 bench/compare_report.py "$RESULTS" ${OUT:+--write "$OUT"} \
-  --command "bench/compare.sh --runs $RUNS --devices $DEVICES --idle-devices $IDLE_DEVICES --mechanism $MECHANISM"
+  --command "bench/compare.sh --runs $RUNS --devices $DEVICES --idle-devices $IDLE_DEVICES --mechanism $MECHANISM${MMGS_LOOPS:+ --mmgs-event-loops $MMGS_LOOPS}"

@@ -10,7 +10,8 @@
 #          defaults 20 and 8),
 #          SKIP_IDLE=1 / SKIP_CHAT=1 skip a scenario, LOGIN_RATE (500 logins/s),
 #          FRONTENDS and ROUTERS (2 each, as in deploy/local; each front-end process may hold
-#          ~19,000 devices under the 20,000 open-files cap), SOURCES (4 loopback source addresses)
+#          ~19,000 devices under the 20,000 open-files cap), SOURCES (4 loopback source addresses),
+#          EVENT_LOOPS (event-loop threads per node process; default one per core)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICES=${1:-1000}
@@ -22,9 +23,9 @@ for tool in mmgs mmgsctl mmgs-bench mmgs-frontend mmgs-router mmgs-topology mmgs
   [ -x "$BIN/$tool" ] || { echo "missing $BIN/$tool: build the package (or set BIN)" >&2; exit 1; }
 done
 WORK=$(mktemp -d /tmp/mmgs-xmpp.XXXXXX)
-python3 - "$WORK" "${FRONTENDS:-2}" "${ROUTERS:-2}" <<'PY'
+python3 - "$WORK" "${FRONTENDS:-2}" "${ROUTERS:-2}" "${EVENT_LOOPS:-0}" <<'PY'
 import json, socket, sys
-work, frontends, routers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+work, frontends, routers, loops = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 cluster = json.load(open("deploy/local/cluster.json"))
 def scale(role, count):
     nodes = [n for n in cluster["nodes"] if n["role"] == role]
@@ -35,6 +36,7 @@ scale("router", routers)
 def free():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
 for key in ("tls_certificate", "tls_key"): cluster.pop(key, None)
+if loops: cluster["event_loops"] = loops
 cluster.update(cluster="xmpp-bench", domain="bench.local", allow_plain_without_tls=True, log_level="warning")
 for node in cluster["nodes"]:
     for key in ("etunnel", "http", "xmpp"):

@@ -15,6 +15,9 @@ import ServiceLifecycle
 public enum NodeBootstrap {
     public static func run(options: NodeOptions, module: some RoleModule) async throws {
         let configuration = try options.resolve(role: module.role, environment: ProcessInfo.processInfo.environment)
+        // Before anything touches the shared event-loop group. Several nodes on one small box
+        // (benchmarks, the local cluster) do better with fewer threads each than one per core.
+        if let loops = configuration.eventLoops { NIOSingletons.groupLoopCountSuggestion = loops }
         let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

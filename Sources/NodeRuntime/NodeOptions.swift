@@ -26,6 +26,8 @@ public struct NodeOptions: ParsableArguments, Sendable {
     public var tlsKey: String?
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical. Env: MMGS_LOG_LEVEL.")
     public var logLevel: String?
+    @Option(name: .long, help: "Event-loop threads of this process (default: one per core). Env: MMGS_EVENT_LOOPS.")
+    public var eventLoops: Int?
 
     public init() {}
 
@@ -41,6 +43,7 @@ public struct NodeOptions: ParsableArguments, Sendable {
         values["data"] = data
         values["tls_certificate"] = tlsCertificate
         values["tls_key"] = tlsKey
+        values["event_loops"] = eventLoops.map(String.init)
         return ConfigurationOverrides(values: values)
     }
 

@@ -20,6 +20,8 @@ public struct ClusterFile: Sendable, Equatable {
         public var xmpp: HostPort?
         /// Routers: where the journal lives (relative paths are relative to the working directory).
         public var data: String?
+        /// Event-loop threads of this node's process (overrides the cluster-wide setting).
+        public var eventLoops: Int?
     }
 
     public var path: String
@@ -38,6 +40,8 @@ public struct ClusterFile: Sendable, Equatable {
     public var requireTLS: Bool = false
     /// XEP-0198: how long a dropped resumable device stream waits (seconds).
     public var resumeWindowSeconds: Int?
+    /// Event-loop threads per node process; nil: one per core.
+    public var eventLoops: Int?
     public var nodes: [Node]
 
     /// Where `mmgs run` records the cluster file it runs, so `mmgsctl` finds the local cluster
@@ -48,8 +52,8 @@ public struct ClusterFile: Sendable, Equatable {
     }
 
     static let topKeys: Set<String> = ["cluster", "domain", "secret", "secret_file", "log_level", "seeds", "membership", "nodes", "allow_plain_without_tls",
-                                        "tls_certificate", "tls_key", "require_tls", "resume_window_seconds"]
-    static let nodeKeys: Set<String> = ["name", "role", "etunnel", "http", "xmpp", "data"]
+                                        "tls_certificate", "tls_key", "require_tls", "resume_window_seconds", "event_loops"]
+    static let nodeKeys: Set<String> = ["name", "role", "etunnel", "http", "xmpp", "data", "event_loops"]
     static let membershipKeys: Set<String> = ["probe_interval_ms", "suspicion_timeout_ms"]
 
     public static func load(path: String) throws(ConfigurationError) -> ClusterFile {
@@ -124,7 +128,8 @@ public struct ClusterFile: Sendable, Equatable {
                 guard let text = try string(dict, key, place) else { return nil }
                 return try HostPort.parse(text, field: "\(place).\(key)")
             }
-            nodes.append(Node(name: name, role: role, etunnel: try endpoint("etunnel"), http: try endpoint("http"), xmpp: try endpoint("xmpp"), data: try string(dict, "data", place)))
+            nodes.append(Node(name: name, role: role, etunnel: try endpoint("etunnel"), http: try endpoint("http"), xmpp: try endpoint("xmpp"), data: try string(dict, "data", place),
+                              eventLoops: try eventLoops(dict["event_loops"], place)))
         }
         let logLevel = try string(top, "log_level", path)
         func flag(_ key: String) throws(ConfigurationError) -> Bool {
@@ -146,13 +151,25 @@ public struct ClusterFile: Sendable, Equatable {
             }
             resumeWindow = seconds
         }
+        let loops = try eventLoops(top["event_loops"], path)
         if requireTLS && certificate == nil {
             throw ConfigurationError("\(path): \"require_tls\" needs \"tls_certificate\" and \"tls_key\"")
         }
         return ClusterFile(
             path: path, cluster: try string(top, "cluster", path) ?? "mmgs", domain: try string(top, "domain", path) ?? "mmgs.local",
             secret: secret, logLevel: logLevel, seeds: seeds, probeIntervalMillis: probe, suspicionTimeoutMillis: suspicion, allowPlainWithoutTLS: allowPlain, tlsCertificate: certificate, tlsKey: key, requireTLS: requireTLS,
-            resumeWindowSeconds: resumeWindow, nodes: nodes)
+            resumeWindowSeconds: resumeWindow, eventLoops: loops, nodes: nodes)
+    }
+
+    /// `event_loops`: threads of a node's event-loop group, 1 to 256 (absent: one per core).
+    static func eventLoops(_ value: Any?, _ place: String) throws(ConfigurationError) -> Int? {
+        guard let value else { return nil }
+        // JSON true/false arrive as NSNumbers too (objCType "c"); they are not counts.
+        let isBoolean = (value as? NSNumber).map { String(cString: $0.objCType) == "c" } ?? (value is Bool)
+        guard !isBoolean, let count = value as? Int, (1...256).contains(count) else {
+            throw ConfigurationError("\(place): \"event_loops\" must be an integer between 1 and 256 (leave it out for one per core)")
+        }
+        return count
     }
 
     private static func checkKeys(_ dict: [String: Any], allowed: Set<String>, where place: String) throws(ConfigurationError) {

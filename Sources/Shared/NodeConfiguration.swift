@@ -28,6 +28,8 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var resumeWindowSeconds: Int
     public var probeIntervalMillis: Int
     public var suspicionTimeoutMillis: Int
+    /// Threads of the process's event-loop group; nil: one per core.
+    public var eventLoops: Int? = nil
 
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 }
@@ -42,7 +44,7 @@ public struct ConfigurationOverrides: Sendable {
         ("name", "MMGS_NAME"), ("secret", "MMGS_SECRET"), ("seeds", "MMGS_SEEDS"),
         ("etunnel", "MMGS_ETUNNEL"), ("http", "MMGS_HTTP"), ("xmpp", "MMGS_XMPP"),
         ("log_level", "MMGS_LOG_LEVEL"), ("domain", "MMGS_DOMAIN"), ("data", "MMGS_DATA"), ("allow_plain", "MMGS_ALLOW_PLAIN"),
-        ("tls_certificate", "MMGS_TLS_CERTIFICATE"), ("tls_key", "MMGS_TLS_KEY"),
+        ("tls_certificate", "MMGS_TLS_CERTIFICATE"), ("tls_key", "MMGS_TLS_KEY"), ("event_loops", "MMGS_EVENT_LOOPS"),
     ]
 
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> ConfigurationOverrides {
@@ -119,6 +121,13 @@ extension NodeConfiguration {
         guard ((o["tls_certificate"] ?? file?.tlsCertificate) == nil) == ((o["tls_key"] ?? file?.tlsKey) == nil) else {
             throw ConfigurationError("TLS needs both a certificate and a key (\"tls_certificate\" and \"tls_key\", or --tls-certificate and --tls-key)")
         }
+        var eventLoops = entry?.eventLoops ?? file?.eventLoops
+        if let text = o["event_loops"] {
+            guard let count = Int(text), (1...256).contains(count) else {
+                throw ConfigurationError("event loops '\(text)' must be an integer between 1 and 256 (--event-loops or MMGS_EVENT_LOOPS)")
+            }
+            eventLoops = count
+        }
         guard logLevels.contains(logLevel) else {
             throw ConfigurationError("log level '\(logLevel)' is not one of \(logLevels.joined(separator: ", "))")
         }
@@ -131,6 +140,7 @@ extension NodeConfiguration {
             requireTLS: file?.requireTLS ?? false,
             resumeWindowSeconds: file?.resumeWindowSeconds ?? 300,
             probeIntervalMillis: file?.probeIntervalMillis ?? 200,
-            suspicionTimeoutMillis: file?.suspicionTimeoutMillis ?? 800)
+            suspicionTimeoutMillis: file?.suspicionTimeoutMillis ?? 800,
+            eventLoops: eventLoops)
     }
 }

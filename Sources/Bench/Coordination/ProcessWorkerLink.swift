@@ -12,6 +12,10 @@ public actor ProcessWorkerLink: WorkerLink {
     public nonisolated let pid: Int32
     private let io: LineIO
     private var exited = false
+    /// A thread of its own for the blocking pipe calls: a call blocks until the worker answers,
+    /// which for a login ramp is the whole ramp, so links sharing a small pool (NIO's singleton
+    /// has one thread per core) would start their workers one pool-full after another.
+    private let pool = NIOThreadPool(numberOfThreads: 1)
 
     /// Starts `executable arguments…` with pipes on its stdin and stdout; stderr is shared with
     /// this process so worker logs show up.
@@ -41,13 +45,14 @@ public actor ProcessWorkerLink: WorkerLink {
         _ = fcntl(fromChild[0], F_SETFD, FD_CLOEXEC)
         pid = child
         io = LineIO(readFD: fromChild[0], writeFD: toChild[1])
+        pool.start()
     }
 
     public func call(_ command: WorkerCommand) async throws -> WorkerReply {
         guard !exited else { throw WorkerProtocolError("worker \(pid) has exited") }
         let line = try JSONLines.encode(command)
         let io = self.io
-        let reply = try await NIOThreadPool.singleton.runIfActive { () throws -> [UInt8]? in
+        let reply = try await pool.runIfActive { () throws -> [UInt8]? in
             try io.writeLine(line)
             return io.readLine()
         }
@@ -63,10 +68,11 @@ public actor ProcessWorkerLink: WorkerLink {
         io.closeAll()
         exited = true
         let pid = self.pid
-        _ = try? await NIOThreadPool.singleton.runIfActive {
+        _ = try? await pool.runIfActive {
             var status: Int32 = 0
             _ = waitpid(pid, &status, 0)
         }
+        try? await pool.shutdownGracefully()
     }
 
     /// This executable's path, for re-running it as a worker.

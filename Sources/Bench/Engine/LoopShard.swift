@@ -232,7 +232,9 @@ final class LoopShard: @unchecked Sendable {
         guard var schedule = chatSchedule else { return }
         let due = schedule.due(at: MonotonicClock.now())
         chatSchedule = schedule
-        var stats = steps[chatStep] ?? ChatShardStats()
+        // Taken out of the dictionary, not copied: a copy would share the histograms' storage,
+        // and the first record below would then copy every histogram, every tick.
+        var stats = steps.removeValue(forKey: chatStep) ?? ChatShardStats()
         var touched: [Int] = []
         for k in due {
             let slot = k % slots.count

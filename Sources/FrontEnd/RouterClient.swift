@@ -33,7 +33,7 @@ struct RouterClient: Sendable {
     /// Hands a stanza to the router that owns its destination; returns once that router has
     /// delivered it, stored it offline, or bounced it.
     func route(_ stanza: RoutedStanza) async throws {
-        _ = try await owner(of: Self.bare(stanza.to)).call(RoutingMethods.route, stanza.encoded(), timeout: .seconds(60))
+        _ = try await owner(of: JIDText.bare(stanza.to)).call(RoutingMethods.route, stanza.encoded(), timeout: .seconds(60))
     }
 
     /// The per-stanza calls of a bound stream, without a task each: `completion` runs once, on
@@ -44,9 +44,5 @@ struct RouterClient: Sendable {
         } catch {
             completion(.failure(error))
         }
-    }
-
-    static func bare(_ jid: String) -> String {
-        jid.split(separator: "/", maxSplits: 1).first.map(String.init) ?? jid
     }
 }

@@ -101,16 +101,10 @@ extension CommunityRouter {
             return ByteBuffer()
         })
         methods.register(RoutingMethods.route) { call in
-            let stanza: RoutedStanza
-            do {
-                stanza = try RoutedStanza.decode(call.payload)
+            do throws(ETunnelError) {
+                self.route(try RoutedStanza.decode(call.payload)) { call.respond(ByteBuffer()) }
             } catch {
-                return call.fail(error as? ETunnelError ?? ETunnelError(.badPayload, "\(error)"))
-            }
-            if self.fastRoute(stanza, done: { call.respond(ByteBuffer()) }) { return }
-            Task {
-                await self.route(stanza)
-                call.respond(ByteBuffer())
+                call.fail(error)
             }
         }
         methods.register(RoutingMethods.probe, async: { call in

@@ -173,7 +173,7 @@ struct C2SWorker: Sendable {
         let full = "\(session.bareJID)/\(session.resource)"
         switch item {
         case .route(let stanza):
-            routers.call(RoutingMethods.route, owner: RouterClient.bare(stanza.to), stanza.encoded(), timeout: .seconds(60)) { result in
+            routers.call(RoutingMethods.route, owner: JIDText.bare(stanza.to), stanza.encoded(), timeout: .seconds(60)) { result in
                 if case .failure(let error) = result {
                     logger.warning("routing failed", metadata: ["to": "\(stanza.to)", "error": "\(error)"])
                     if let element = StanzaRendering.parseStanza(stanza.stanza), stanza.type != "error" {

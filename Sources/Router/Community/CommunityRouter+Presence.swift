@@ -12,7 +12,7 @@ extension CommunityRouter {
         case nil where stanza.to.isEmpty, "unavailable" where stanza.to.isEmpty:
             await broadcast(update, owner: owner, resource: resource)
         case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
-            await outboundSubscription(type: stanza.type!, owner: owner, contact: Self.bare(stanza.to))
+            await outboundSubscription(type: stanza.type!, owner: owner, contact: JIDText.bare(stanza.to))
         case "probe":
             break  // server-generated only (RFC 6121 §4.3)
         default:
@@ -73,7 +73,7 @@ extension CommunityRouter {
 
     /// Another router's user subscribes to our `contact`: deliver the contact's presences to it.
     func answerProbe(_ probe: PresenceProbe) async {
-        let subscriber = Self.bare(probe.subscriber)
+        let subscriber = JIDText.bare(probe.subscriber)
         guard let item = data.roster.item(of: probe.contact, contact: subscriber),
               item.subscription == .from || item.subscription == .both else { return }
         for session in sessions.availableSessions(of: probe.contact) {
@@ -113,7 +113,7 @@ extension CommunityRouter {
 
     /// Presence for one of our users, from another user (possibly on another router).
     func inboundPresence(_ stanza: RoutedStanza, bare owner: String, resource: String?) async {
-        let from = Self.bare(stanza.from)
+        let from = JIDText.bare(stanza.from)
         switch stanza.type {
         case "subscribe":
             let outcome = data.roster.inboundSubscribe(owner: owner, from: from)

@@ -7,8 +7,8 @@ import Synchronization
 extension CommunityRouter {
     /// A stanza for a bare JID this router owns (RFC 6121 §8.5, local domain).
     func route(_ stanza: RoutedStanza) async {
-        let bare = Self.bare(stanza.to)
-        let resource = Self.resource(stanza.to)
+        let bare = JIDText.bare(stanza.to)
+        let resource = JIDText.resource(stanza.to)
         guard data.devices[bare] != nil else {
             // §8.5.1: no such user. Presence is dropped silently, the rest answered.
             if stanza.kind != .presence { await bounce(stanza, condition: "service-unavailable") }
@@ -21,34 +21,29 @@ extension CommunityRouter {
         }
     }
 
-    /// The common case, off the actor: a message to a device that is online here goes straight
-    /// to its streams, and `done` runs once one took it. Returns false, having done nothing,
-    /// for anything else, and calls `done` after the actor's `route` when no stream took it
+    /// `route`, entered from the eTunnel event loop; `done` runs once the stanza is handled. The
+    /// common case stays off the actor: a message to a device online here goes straight to its
+    /// streams. Anything else, and a message no stream took, goes to the actor's `route`
     /// (offline storage, bounces and the rest of RFC 6121 §8.5 stay in one place).
-    nonisolated func fastRoute(_ stanza: RoutedStanza, done: @escaping @Sendable () -> Void) -> Bool {
-        guard stanza.kind == .message else { return false }
-        let bare = Self.bare(stanza.to)
-        let resource = Self.resource(stanza.to)
-        let targets: [SessionEntry] = sharedSessions.read { table in
-            if let resource { return table.session(bare: bare, resource: resource).map { [$0] } ?? [] }
-            return table.messageTargets(of: bare)
+    nonisolated func route(_ stanza: RoutedStanza, done: @escaping @Sendable () -> Void) {
+        let onActor: @Sendable () -> Void = {
+            Task {
+                await self.route(stanza)
+                done()
+            }
         }
-        guard !targets.isEmpty else { return false }
+        let targets: [SessionEntry] = stanza.kind != .message ? [] : sharedSessions.read { table in
+            if let resource = JIDText.resource(stanza.to) { return table.session(bare: JIDText.bare(stanza.to), resource: resource).map { [$0] } ?? [] }
+            return table.messageTargets(of: JIDText.bare(stanza.to))
+        }
+        guard !targets.isEmpty else { return onActor() }
         let fanout = Fanout(count: targets.count)
         for target in targets {
             deliver(target.address, Delivery(stream: target.address.stream, action: .stanza, delayMillis: 0, payload: stanza.stanza)) { delivered in
                 guard let anyDelivered = fanout.finished(delivered: delivered) else { return }
-                if anyDelivered {
-                    done()
-                } else {
-                    Task {
-                        await self.route(stanza)
-                        done()
-                    }
-                }
+                anyDelivered ? done() : onActor()
             }
         }
-        return true
     }
 
     private func routeMessage(_ stanza: RoutedStanza, bare: String, resource: String?) async {

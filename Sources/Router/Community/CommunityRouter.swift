@@ -65,15 +65,6 @@ public actor CommunityRouter {
         }
     }
 
-    static func bare(_ jid: String) -> String {
-        jid.split(separator: "/", maxSplits: 1).first.map(String.init) ?? jid
-    }
-
-    static func resource(_ jid: String) -> String? {
-        let parts = jid.split(separator: "/", maxSplits: 1)
-        return parts.count == 2 ? String(parts[1]) : nil
-    }
-
     static var nowMillis: UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
 
     // MARK: Devices
@@ -183,13 +174,8 @@ public actor CommunityRouter {
     /// deadline is generous: a slow answer from a loaded front-end must not make the router
     /// believe an online device is gone and park its message offline.
     func deliver(_ address: SessionAddress, _ delivery: Delivery) async -> Bool {
-        guard let peer = peer(named: address.frontend) else { return false }
-        do {
-            var answer = try await peer.call(RoutingMethods.deliver, delivery.encoded(), timeout: .seconds(30))
-            return answer.readInteger(as: UInt8.self) == 1
-        } catch {
-            logger.warning("delivery failed", metadata: ["frontend": "\(address.frontend)", "stream": "\(address.stream)", "error": "\(error)"])
-            return false
+        await withCheckedContinuation { continuation in
+            deliver(address, delivery) { continuation.resume(returning: $0) }
         }
     }
 
@@ -225,7 +211,7 @@ public actor CommunityRouter {
 
     /// Sends a stanza to the router that owns its destination (this one included).
     func routeToOwner(_ stanza: RoutedStanza) async {
-        let bare = Self.bare(stanza.to)
+        let bare = JIDText.bare(stanza.to)
         guard let owner = context.viewCache.owner(of: bare, role: .router) else {
             logger.warning("no live router for a stanza", metadata: ["to": "\(bare)"])
             return

@@ -1,6 +1,9 @@
 import NIOCore
 import Synchronization
 
+/// How a callback-style call ends: the answer's payload, or why there is none.
+public typealias ETunnelCompletion = @Sendable (Result<ByteBuffer, ETunnelError>) -> Void
+
 /// The shared half of one established eTunnel connection: the call table, flow-control credits
 /// and the outbound batch. Any thread may call in; the channel handler feeds it frames on the
 /// event loop.
@@ -8,9 +11,6 @@ import Synchronization
 /// Writes are coalesced: every frame is appended to one outbound buffer under the lock, and the
 /// first append after a flush schedules a single write-and-flush on the event loop, so a burst of
 /// calls from many tasks costs one syscall per loop tick rather than one per frame.
-/// How a callback-style call ends: the answer's payload, or why there is none.
-public typealias ETunnelCompletion = @Sendable (Result<ByteBuffer, ETunnelError>) -> Void
-
 final class ConnectionCore: Sendable {
     let channel: any Channel
     let allocator: ByteBufferAllocator

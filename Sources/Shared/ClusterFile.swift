@@ -161,13 +161,16 @@ public struct ClusterFile: Sendable, Equatable {
             resumeWindowSeconds: resumeWindow, eventLoops: loops, nodes: nodes)
     }
 
-    /// `event_loops`: threads of a node's event-loop group, 1 to 256 (absent: one per core).
+    /// The event-loop thread counts a node accepts (from the file, the environment or the CLI).
+    public static let eventLoopRange = 1...256
+
+    /// `event_loops`: threads of a node's event-loop group (absent: one per core).
     static func eventLoops(_ value: Any?, _ place: String) throws(ConfigurationError) -> Int? {
         guard let value else { return nil }
         // JSON true/false arrive as NSNumbers too (objCType "c"); they are not counts.
         let isBoolean = (value as? NSNumber).map { String(cString: $0.objCType) == "c" } ?? (value is Bool)
-        guard !isBoolean, let count = value as? Int, (1...256).contains(count) else {
-            throw ConfigurationError("\(place): \"event_loops\" must be an integer between 1 and 256 (leave it out for one per core)")
+        guard !isBoolean, let count = value as? Int, eventLoopRange.contains(count) else {
+            throw ConfigurationError("\(place): \"event_loops\" must be an integer between \(eventLoopRange.lowerBound) and \(eventLoopRange.upperBound) (leave it out for one per core)")
         }
         return count
     }

@@ -123,8 +123,9 @@ extension NodeConfiguration {
         }
         var eventLoops = entry?.eventLoops ?? file?.eventLoops
         if let text = o["event_loops"] {
-            guard let count = Int(text), (1...256).contains(count) else {
-                throw ConfigurationError("event loops '\(text)' must be an integer between 1 and 256 (--event-loops or MMGS_EVENT_LOOPS)")
+            let range = ClusterFile.eventLoopRange
+            guard let count = Int(text), range.contains(count) else {
+                throw ConfigurationError("event loops '\(text)' must be an integer between \(range.lowerBound) and \(range.upperBound) (--event-loops or MMGS_EVENT_LOOPS)")
             }
             eventLoops = count
         }

@@ -30,27 +30,10 @@ public struct StanzaError: Error, Sendable, Hashable {
     /// or missing conditions become `undefined-condition`, an unknown type the condition's default.
     public init?(_ element: XMLElement) {
         guard element.name == "error" else { return nil }
-        var condition = StanzaErrorCondition.undefinedCondition
-        var content: String?
-        var text: String?
-        var language: String?
-        var application: XMLElement?
-        for child in element.elements {
-            if child.namespace == XMLNamespace.xmppStanzas {
-                if child.name == "text" {
-                    text = child.text
-                    language = child.attribute("xml:lang")
-                } else if let known = StanzaErrorCondition(rawValue: child.name) {
-                    condition = known
-                    content = child.text.isEmpty ? nil : child.text
-                }
-            } else if application == nil {
-                application = child
-            }
-        }
+        let children = ErrorChildren(of: element, namespace: XMLNamespace.xmppStanzas, undefined: StanzaErrorCondition.undefinedCondition)
         self.init(
-            condition, type: element.attribute("type").flatMap(StanzaErrorType.init(rawValue:)), text: text,
-            textLanguage: language, conditionContent: content, applicationCondition: application)
+            children.condition, type: element.attribute("type").flatMap(StanzaErrorType.init(rawValue:)), text: children.text,
+            textLanguage: children.language, conditionContent: children.content, applicationCondition: children.application)
     }
 
     /// The `<error type='…' [by='…']>` element, in `namespace` (the stanza's content namespace:

@@ -40,25 +40,9 @@ public struct StreamError: Error, Sendable, Hashable {
     /// as RFC 6120 §4.9.2 asks receivers to treat it.
     public init?(_ element: XMLElement) {
         guard element.name == "error", element.namespace == XMLNamespace.streams else { return nil }
-        var condition = StreamErrorCondition.undefinedCondition
-        var content: String?
-        var text: String?
-        var language: String?
-        var application: XMLElement?
-        for child in element.elements {
-            if child.namespace == XMLNamespace.xmppStreams {
-                if child.name == "text" {
-                    text = child.text
-                    language = child.attribute("xml:lang")
-                } else if let known = StreamErrorCondition(rawValue: child.name) {
-                    condition = known
-                    content = child.text.isEmpty ? nil : child.text
-                }
-            } else if application == nil {
-                application = child
-            }
-        }
-        self.init(condition, text: text, textLanguage: language, conditionContent: content, applicationCondition: application)
+        let children = ErrorChildren(of: element, namespace: XMLNamespace.xmppStreams, undefined: StreamErrorCondition.undefinedCondition)
+        self.init(children.condition, text: children.text, textLanguage: children.language, conditionContent: children.content,
+                  applicationCondition: children.application)
     }
 
     /// The children of `<stream:error/>`: the condition, then `<text/>`, then the application

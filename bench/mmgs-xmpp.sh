@@ -5,7 +5,7 @@
 #   usage: bench/mmgs-xmpp.sh [DEVICES] [CHAT_RATES] [STEP_SECONDS] [HOLD_SECONDS]
 #   env:   BIN (default .build/release; must hold mmgs, mmgs-*, mmgsctl and mmgs-bench),
 #          MECHANISM (SCRAM-SHA-256), PROCESSES (1), KEEP=1 keeps the work directory,
-#          PERF_OUT=FILE records a CPU profile of every MMGS process during chat (perf record -g,
+#          PERF_OUT=FILE records a CPU profile of every MMGS process (needs perf: apt-get install linux-perf; perf record -g,
 #          PERF_DELAY seconds after the PERF_PHASE scenario starts (idle or chat), for PERF_SECONDS;
 #          defaults 20 and 8),
 #          SKIP_IDLE=1 / SKIP_CHAT=1 skip a scenario, LOGIN_RATE (500 logins/s),

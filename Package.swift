@@ -93,7 +93,7 @@ let package = Package(
         // MARK: The roles (libraries; executables below are one file each)
         .target(
             name: "MMGSFrontEnd",
-            dependencies: ["NodeRuntime", "Placement", "StanzaRouting", "XMPPCore",
+            dependencies: ["NodeRuntime", "Placement", "StanzaRouting", "XMPPCore", metrics,
                            .product(name: "NIOSSL", package: "swift-nio-ssl"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")] + nio,
             path: "Sources/FrontEnd", swiftSettings: swiftSettings),

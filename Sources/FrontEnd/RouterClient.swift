@@ -10,11 +10,23 @@ import StanzaRouting
 struct RouterClient: Sendable {
     let context: NodeContext
 
-    func owner(of bareJID: String) throws(ETunnelError) -> ETunnelPeer {
+    /// The owning router of `bareJID`: its node name and its eTunnel peer.
+    func ownerRouter(of bareJID: String) throws(ETunnelError) -> (name: String, peer: ETunnelPeer) {
         guard let member = context.viewCache.owner(of: bareJID, role: .router),
               let endpoint = member.info.etunnel.flatMap(ETunnelEndpoint.init) else {
             throw ETunnelError(.peerUnavailable, "no live router in the view")
         }
+        return (member.name, context.client.peer(endpoint))
+    }
+
+    func owner(of bareJID: String) throws(ETunnelError) -> ETunnelPeer {
+        try ownerRouter(of: bareJID).peer
+    }
+
+    /// Another front-end, by node name (deliveries on a lease); nil when it is not live.
+    func frontend(named name: String) -> ETunnelPeer? {
+        guard let member = context.viewCache.view?.member(named: name), member.status != .down,
+              let endpoint = member.info.etunnel.flatMap(ETunnelEndpoint.init) else { return nil }
         return context.client.peer(endpoint)
     }
 

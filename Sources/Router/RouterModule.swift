@@ -47,6 +47,9 @@ struct RouterService: Service {
                     known = live
                 }
                 await router.snapshotIfIdle()
+                // Every change of sessions revokes its leases at once; this only catches a
+                // change made on a path that forgot to.
+                await router.revokeLeases()
                 try? await Task.sleep(for: .milliseconds(250))
             }
         }
@@ -102,7 +105,7 @@ extension CommunityRouter {
         })
         methods.register(RoutingMethods.route) { call in
             do throws(ETunnelError) {
-                self.route(try RoutedStanza.decode(call.payload)) { call.respond(ByteBuffer()) }
+                self.route(try RoutedStanza.decode(call.payload)) { lease in call.respond(lease?.encoded() ?? ByteBuffer()) }
             } catch {
                 call.fail(error)
             }

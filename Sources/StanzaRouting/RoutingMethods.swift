@@ -19,12 +19,15 @@ public enum RoutingMethods {
     public static let presence = MethodID(service: 0x11, method: 4)
     public static let rosterGet = MethodID(service: 0x11, method: 5)
     public static let rosterSet = MethodID(service: 0x11, method: 6)
-    /// A stanza for the router that owns its destination's bare JID (from a front-end or a router).
+    /// A stanza for the router that owns its destination's bare JID (from a front-end or a
+    /// router). A message delivered on the router's fast path is answered with a `DeliveryLease`.
     public static let route = MethodID(service: 0x11, method: 7)
 
-    // router → front-end
+    // router → front-end, and front-end → front-end on a lease
     public static let deliver = MethodID(service: 0x11, method: 8)
     public static let sessionKill = MethodID(service: 0x11, method: 9)
+    /// The sessions of some bare JIDs changed: leases on them (see `DeliveryLease`) are void.
+    public static let leaseRevoke = MethodID(service: 0x11, method: 11)
 
     // router → router
     /// "Send user X's available presences to subscriber Y's sessions" (initial-presence probe).

@@ -163,6 +163,7 @@ extension C2SHandler {
 /// item is one callback-style eTunnel call, so a stream holds no task while it waits or idles.
 struct C2SWorker: Sendable {
     let routers: RouterClient
+    let path: MessagePath
     let handle: C2SStreamHandle
     let domain: String
     let session: SessionRef
@@ -173,7 +174,7 @@ struct C2SWorker: Sendable {
         let full = "\(session.bareJID)/\(session.resource)"
         switch item {
         case .route(let stanza):
-            routers.call(RoutingMethods.route, owner: JIDText.bare(stanza.to), stanza.encoded(), timeout: .seconds(60)) { result in
+            path.route(stanza) { result in
                 if case .failure(let error) = result {
                     logger.warning("routing failed", metadata: ["to": "\(stanza.to)", "error": "\(error)"])
                     if let element = StanzaRendering.parseStanza(stanza.stanza), stanza.type != "error" {

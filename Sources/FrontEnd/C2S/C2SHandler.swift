@@ -24,6 +24,7 @@ final class C2SHandler: ChannelInboundHandler {
 
     let configuration: C2SConfiguration
     let routers: RouterClient
+    let path: MessagePath
     let registry: C2SRegistry
     let frontend: String
     let logger: Logger
@@ -60,10 +61,11 @@ final class C2SHandler: ChannelInboundHandler {
     /// When the connection last read anything (the idle sweeper looks at it).
     private(set) var lastRead = NIODeadline.now()
 
-    init(configuration: C2SConfiguration, routers: RouterClient, registry: C2SRegistry, frontend: String, logger: Logger, sweeper: C2SIdleSweeper? = nil) {
+    init(configuration: C2SConfiguration, routers: RouterClient, path: MessagePath, registry: C2SRegistry, frontend: String, logger: Logger, sweeper: C2SIdleSweeper? = nil) {
         self.sweeper = sweeper
         self.configuration = configuration
         self.routers = routers
+        self.path = path
         self.registry = registry
         self.frontend = frontend
         self.logger = logger
@@ -504,7 +506,7 @@ final class C2SHandler: ChannelInboundHandler {
     private func startOrderedWork(context: ChannelHandlerContext) {
         guard let handle, let session else { return }
         handle.bind(session)
-        worker = C2SWorker(routers: routers, handle: handle, domain: domain, session: session, logger: logger)
+        worker = C2SWorker(routers: routers, path: path, handle: handle, domain: domain, session: session, logger: logger)
         pumpWork()
     }
 

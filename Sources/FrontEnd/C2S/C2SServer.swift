@@ -13,10 +13,12 @@ final class C2SServer: Sendable {
     let configuration: C2SConfiguration
     let registry = C2SRegistry()
     let context: NodeContext
+    let path: MessagePath
 
     init(configuration: C2SConfiguration, context: NodeContext) {
         self.configuration = configuration
         self.context = context
+        self.path = MessagePath(routers: RouterClient(context: context), registry: registry, name: context.name)
     }
 
     func register(into methods: inout ETunnelMethods) {
@@ -30,6 +32,14 @@ final class C2SServer: Sendable {
                 return
             }
             call.respond(answer)
+        }
+        methods.register(RoutingMethods.leaseRevoke) { call in
+            do {
+                self.path.revoke(try LeaseRevocation.decode(call.payload))
+                call.respond(ByteBuffer())
+            } catch {
+                call.fail(error as? ETunnelError ?? ETunnelError(.badPayload, "\(error)"))
+            }
         }
         methods.register(RoutingMethods.sessionKill) { call in
             if let kill = try? SessionKill.decode(call.payload), let handle = self.registry.handle(kill.stream) {
@@ -68,7 +78,8 @@ final class C2SServer: Sendable {
     }
 
     func start(host: String, port: Int) async throws -> any Channel {
-        let routers = RouterClient(context: context)
+        let routers = path.routers
+        let path = self.path
         let configuration = self.configuration
         let registry = self.registry
         let frontend = context.name
@@ -84,7 +95,7 @@ final class C2SServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        C2SHandler(configuration: configuration, routers: routers, registry: registry, frontend: frontend, logger: logger,
+                        C2SHandler(configuration: configuration, routers: routers, path: path, registry: registry, frontend: frontend, logger: logger,
                                sweeper: sweepers.sweeper(for: channel.eventLoop)))
                 }
             }

@@ -28,6 +28,7 @@ extension CommunityRouter {
         guard sessions.session(bare: owner, resource: resource)?.address == update.session.address else { return }
         let wasAvailable = sessions.session(bare: owner, resource: resource)?.available ?? false
         let initial = sessions.setPresence(bare: owner, resource: resource, available: available, priority: update.priority, stanza: update.stanza.stanza)
+        await revokeLeases()
         // Unavailable from a session that never was available goes nowhere (§4.5.2).
         guard available || wasAvailable else { return }
         for contact in data.roster.subscribers(of: owner) {

@@ -2,7 +2,6 @@ import ETunnel
 import MMGSShared
 import NIOCore
 import StanzaRouting
-import Synchronization
 
 extension CommunityRouter {
     /// A stanza for a bare JID this router owns (RFC 6121 §8.5, local domain).
@@ -23,25 +22,46 @@ extension CommunityRouter {
 
     /// `route`, entered from the eTunnel event loop; `done` runs once the stanza is handled. The
     /// common case stays off the actor: a message to a device online here goes straight to its
-    /// streams. Anything else, and a message no stream took, goes to the actor's `route`
-    /// (offline storage, bounces and the rest of RFC 6121 §8.5 stay in one place).
-    nonisolated func route(_ stanza: RoutedStanza, done: @escaping @Sendable () -> Void) {
+    /// streams, and the front-end that sent it gets a lease on where they are (`DeliveryLease`)
+    /// when every one of them took it. Anything else, and a message no stream took, goes to the
+    /// actor's `route` (offline storage, bounces and the rest of RFC 6121 §8.5 stay in one place).
+    nonisolated func route(_ stanza: RoutedStanza, done: @escaping @Sendable (DeliveryLease?) -> Void) {
         let onActor: @Sendable () -> Void = {
             Task {
                 await self.route(stanza)
-                done()
+                done(nil)
             }
         }
-        let targets: [SessionEntry] = stanza.kind != .message ? [] : sharedSessions.read { table in
-            if let resource = JIDText.resource(stanza.to) { return table.session(bare: JIDText.bare(stanza.to), resource: resource).map { [$0] } ?? [] }
-            return table.messageTargets(of: JIDText.bare(stanza.to))
-        }
+        guard stanza.kind == .message else { return onActor() }
+        let (targets, version) = sharedSessions.lease(to: stanza.to, holder: stanza.sender?.frontend)
         guard !targets.isEmpty else { return onActor() }
         let fanout = Fanout(count: targets.count)
         for target in targets {
             deliver(target.address, Delivery(stream: target.address.stream, action: .stanza, delayMillis: 0, payload: stanza.stanza)) { delivered in
-                guard let anyDelivered = fanout.finished(delivered: delivered) else { return }
-                anyDelivered ? done() : onActor()
+                guard let outcome = fanout.finished(delivered: delivered) else { return }
+                if !outcome.any { return onActor() }
+                done(outcome.all ? DeliveryLease(version: version, targets: targets.map(\.address)) : nil)
+            }
+        }
+    }
+
+    /// Tells lease holders which bare JIDs' sessions changed; returns once they have answered
+    /// (or could not be reached), so a device's next message after a session change is routed
+    /// by the new table. Called after every change of sessions, and periodically as a safety net.
+    func revokeLeases() async {
+        let (byFrontend, version) = sharedSessions.takeRevocations()
+        guard !byFrontend.isEmpty else { return }
+        let router = context.name
+        await withTaskGroup(of: Void.self) { group in
+            for (frontend, bares) in byFrontend {
+                guard let peer = peer(named: frontend) else { continue }
+                let all = Array(bares)
+                for start in stride(from: 0, to: all.count, by: LeaseRevocation.batch) {
+                    let batch = LeaseRevocation(router: router, version: version, bareJIDs: Array(all[start ..< min(start + LeaseRevocation.batch, all.count)]))
+                    group.addTask {
+                        _ = try? await peer.call(RoutingMethods.leaseRevoke, batch.encoded(), timeout: .seconds(2))
+                    }
+                }
             }
         }
     }
@@ -121,21 +141,5 @@ extension CommunityRouter {
         if let type { xml += " type='\(escape(type))'" }
         xml += "/>"
         return ByteBuffer(string: xml)
-    }
-}
-
-/// Counts the answers of deliveries made in parallel; the last one learns whether any succeeded.
-final class Fanout: Sendable {
-    private let state: Mutex<(remaining: Int, delivered: Bool)>
-
-    init(count: Int) { state = Mutex((count, false)) }
-
-    /// nil until the last delivery has answered; then whether any of them delivered.
-    func finished(delivered: Bool) -> Bool? {
-        state.withLock { s in
-            s.remaining -= 1
-            s.delivered = s.delivered || delivered
-            return s.remaining == 0 ? s.delivered : nil
-        }
     }
 }

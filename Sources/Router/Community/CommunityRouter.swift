@@ -119,6 +119,7 @@ public actor CommunityRouter {
     private func endSessions(of bare: String, condition: String, text: String) async {
         for session in sessions.sessions(of: bare) {
             guard let entry = sessions.close(bare: bare, resource: session.resource, address: session.address) else { continue }
+            await revokeLeases()
             if entry.available { await broadcastUnavailable(bare: bare, resource: entry.resource) }
             await kill(entry.address, condition: condition, text: text)
         }
@@ -144,6 +145,7 @@ public actor CommunityRouter {
             throw ETunnelError(.refused, "\(request.bareJID) may not log in")
         }
         let opened = sessions.open(bare: request.bareJID, resource: request.resource, address: request.address)
+        await revokeLeases()
         if let replaced = opened.replaced {
             await kill(replaced.address, condition: "conflict", text: "replaced by a new session of the same resource")
         }
@@ -152,12 +154,15 @@ public actor CommunityRouter {
 
     func closeSession(_ ref: SessionRef) async {
         guard let entry = sessions.close(bare: ref.bareJID, resource: ref.resource, address: ref.address) else { return }
+        await revokeLeases()
         if entry.available { await broadcastUnavailable(bare: ref.bareJID, resource: ref.resource) }
     }
 
     /// Every session of a front-end that left the view is gone.
     func frontendLeft(_ name: String) async {
-        for (bare, entry) in sessions.removeAll(frontend: name) where entry.available {
+        let removed = sessions.removeAll(frontend: name)
+        await revokeLeases()
+        for (bare, entry) in removed where entry.available {
             await broadcastUnavailable(bare: bare, resource: entry.resource)
         }
     }

@@ -22,6 +22,8 @@ public struct SessionEntry: Sendable, Equatable {
 public struct SessionTable: Sendable {
     public private(set) var users: [String: [String: SessionEntry]] = [:]
     private var random = SystemRandomNumberGenerator()
+    /// Delivery leases granted on these sessions (`lease(to:holder:)`), revoked on every change.
+    private(set) var leases = LeaseHolders()
 
     public init() {}
 
@@ -39,6 +41,7 @@ public struct SessionTable: Sendable {
         let replaced = sessions[chosen]
         sessions[chosen] = SessionEntry(resource: chosen, address: address)
         users[bare] = sessions
+        leases.changed(bare)
         return Opened(resource: chosen, replaced: replaced?.address == address ? nil : replaced)
     }
 
@@ -56,6 +59,7 @@ public struct SessionTable: Sendable {
         guard let entry = users[bare]?[resource], entry.address == address else { return nil }
         users[bare]![resource] = nil
         if users[bare]!.isEmpty { users[bare] = nil }
+        leases.changed(bare)
         return entry
     }
 
@@ -64,10 +68,13 @@ public struct SessionTable: Sendable {
     public mutating func setPresence(bare: String, resource: String, available: Bool, priority: Int8, stanza: ByteBuffer?) -> Bool {
         guard var entry = users[bare]?[resource] else { return false }
         let initial = available && !entry.available
+        // Only availability and priority choose message targets; a new status text does not.
+        let retargets = entry.available != available || entry.priority != priority
         entry.available = available
         entry.priority = priority
         entry.presence = available ? stanza : nil
         users[bare]![resource] = entry
+        if retargets { leases.changed(bare) }
         return initial
     }
 
@@ -89,6 +96,27 @@ public struct SessionTable: Sendable {
         return candidates.filter { $0.priority == top }
     }
 
+    /// The message fast path: the streams a message to `to` goes to (a full JID's session even
+    /// when unavailable, else `messageTargets`), with the version they are valid at. A
+    /// non-empty answer makes `holder` a lease holder on the bare JID until its next change.
+    public mutating func lease(to: String, holder: String?) -> (targets: [SessionEntry], version: UInt64) {
+        let bare = JIDText.bare(to)
+        let targets: [SessionEntry]
+        if let resource = JIDText.resource(to) {
+            targets = session(bare: bare, resource: resource).map { [$0] } ?? []
+        } else {
+            targets = messageTargets(of: bare)
+        }
+        if let holder, !targets.isEmpty { leases.hold(bare, by: holder) }
+        return (targets, leases.version)
+    }
+
+    /// The front-ends to tell that their leases on some bare JIDs are void, and the version to
+    /// tell them; empties the list.
+    public mutating func takeRevocations() -> (byFrontend: [String: Set<String>], version: UInt64) {
+        (leases.takeRevocations(), leases.version)
+    }
+
     /// Drops every session served by a front-end that left the cluster.
     public mutating func removeAll(frontend: String) -> [(bare: String, entry: SessionEntry)] {
         var removed: [(String, SessionEntry)] = []
@@ -96,9 +124,11 @@ public struct SessionTable: Sendable {
             for (resource, entry) in sessions where entry.address.frontend == frontend {
                 removed.append((bare, entry))
                 users[bare]![resource] = nil
+                leases.changed(bare)
             }
             if users[bare]?.isEmpty == true { users[bare] = nil }
         }
+        leases.forget(frontend: frontend)
         return removed
     }
 

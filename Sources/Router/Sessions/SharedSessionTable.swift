@@ -2,7 +2,8 @@ import NIOConcurrencyHelpers
 
 /// The session table behind a lock, so that the message fast path (`CommunityRouter.fastRoute`)
 /// can read it from the eTunnel event loop without hopping onto the router actor. Every change
-/// still happens on the actor; the lock only makes those changes visible to readers elsewhere.
+/// of sessions still happens on the actor; the lock only makes those changes visible to readers
+/// elsewhere (and keeps the fast path's lease bookkeeping consistent with them).
 final class SharedSessionTable: @unchecked Sendable {
     private let lock = NIOLock()
     private var table = SessionTable()
@@ -19,4 +20,14 @@ final class SharedSessionTable: @unchecked Sendable {
     }
 
     func read<T>(_ body: (SessionTable) -> T) -> T { lock.withLock { body(table) } }
+
+    /// `SessionTable.lease(to:holder:)` under the lock: the targets, the version and the new
+    /// holder are one consistent step against the actor's changes.
+    func lease(to: String, holder: String?) -> (targets: [SessionEntry], version: UInt64) {
+        lock.withLock { table.lease(to: to, holder: holder) }
+    }
+
+    func takeRevocations() -> (byFrontend: [String: Set<String>], version: UInt64) {
+        lock.withLock { table.takeRevocations() }
+    }
 }

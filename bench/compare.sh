@@ -8,6 +8,7 @@
 #                           [--rates 2000,4000,…] [--login-rates 250,500,1000,2000,3000]
 #                           [--login-devices 2000]
 #                           [--step-seconds 8] [--servers mmgs,ejabberd,prosody]
+#                           (mmgs-noleases: MMGS with delivery_leases off, for an A/B in one run)
 #                           [--mechanism SCRAM-SHA-256] [--mmgs-event-loops N]
 #                           [--out docs/performance.md | --no-write]
 #   env:   BIN (release binaries, default .build-release/release; built if missing)
@@ -72,8 +73,9 @@ trap stop_running EXIT
 start() {
   local out
   case "$1" in
-    mmgs)
-      out=$(MMGS_BIN="$BIN" bench/mmgs-up.sh --frontends 2 --routers 2 ${MMGS_LOOPS:+--event-loops $MMGS_LOOPS})
+    mmgs|mmgs-noleases)
+      out=$(MMGS_BIN="$BIN" bench/mmgs-up.sh --frontends 2 --routers 2 ${MMGS_LOOPS:+--event-loops $MMGS_LOOPS} \
+            $([ "$1" = mmgs-noleases ] && echo --no-leases))
       RUNNING=mmgs
       PIDS=$(tail -n 1 <<< "$out")
       TARGETS="--target 127.0.0.1:5222 --target 127.0.0.1:5223"

@@ -15,6 +15,8 @@ final class MessagePath: Sendable {
     let registry: C2SRegistry
     /// This front-end's node name, as session addresses spell it.
     let name: String
+    /// Off (`delivery_leases: false`): every message goes through its router.
+    let useLeases: Bool
     private let leases: Mutex<LeaseCache>
     /// Messages by the way they left: written here on a lease, sent to another front-end on a
     /// lease, sent to a router (no lease, or a lease no stream honoured).
@@ -23,10 +25,11 @@ final class MessagePath: Sendable {
     private let viaRouterCount = Counter(label: "mmgs_messages_out_total", dimensions: [("path", "router")])
     private let staleLeases = Counter(label: "mmgs_lease_misses_total")
 
-    init(routers: RouterClient, registry: C2SRegistry, name: String, leaseLifetime: TimeAmount = .seconds(10)) {
+    init(routers: RouterClient, registry: C2SRegistry, name: String, useLeases: Bool = true, leaseLifetime: TimeAmount = .seconds(10)) {
         self.routers = routers
         self.registry = registry
         self.name = name
+        self.useLeases = useLeases
         self.leases = Mutex(LeaseCache(lifetime: leaseLifetime))
     }
 
@@ -45,7 +48,7 @@ final class MessagePath: Sendable {
             router.peer.call(RoutingMethods.route, stanza.encoded(), timeout: .seconds(60)) { result in
                 switch result {
                 case .success(let answer):
-                    if stanza.kind == .message, answer.readableBytes > 0, let lease = try? DeliveryLease.decode(answer) {
+                    if self.useLeases, stanza.kind == .message, answer.readableBytes > 0, let lease = try? DeliveryLease.decode(answer) {
                         self.leases.withLock { $0.grant(lease, to: stanza.to, bare: bare, router: router.name, now: .now()) }
                     }
                     completion(.success(()))
@@ -54,7 +57,7 @@ final class MessagePath: Sendable {
                 }
             }
         }
-        guard stanza.kind == .message,
+        guard useLeases, stanza.kind == .message,
               let targets = leases.withLock({ $0.targets(for: stanza.to, bare: bare, router: router.name, now: .now()) }) else {
             return viaRouter()
         }

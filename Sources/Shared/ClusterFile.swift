@@ -42,6 +42,9 @@ public struct ClusterFile: Sendable, Equatable {
     public var resumeWindowSeconds: Int?
     /// Event-loop threads per node process; nil: one per core.
     public var eventLoops: Int?
+    /// Front-ends deliver on routers' delivery leases (docs/architecture.md); off: every message
+    /// goes through its router.
+    public var deliveryLeases: Bool = true
     public var nodes: [Node]
 
     /// Where `mmgs run` records the cluster file it runs, so `mmgsctl` finds the local cluster
@@ -52,7 +55,8 @@ public struct ClusterFile: Sendable, Equatable {
     }
 
     static let topKeys: Set<String> = ["cluster", "domain", "secret", "secret_file", "log_level", "seeds", "membership", "nodes", "allow_plain_without_tls",
-                                        "tls_certificate", "tls_key", "require_tls", "resume_window_seconds", "event_loops"]
+                                        "tls_certificate", "tls_key", "require_tls", "resume_window_seconds", "event_loops",
+                                        "delivery_leases"]
     static let nodeKeys: Set<String> = ["name", "role", "etunnel", "http", "xmpp", "data", "event_loops"]
     static let membershipKeys: Set<String> = ["probe_interval_ms", "suspicion_timeout_ms"]
 
@@ -139,6 +143,7 @@ public struct ClusterFile: Sendable, Equatable {
         }
         let allowPlain = try flag("allow_plain_without_tls")
         let requireTLS = try flag("require_tls")
+        let deliveryLeases = top["delivery_leases"] == nil ? true : try flag("delivery_leases")
         let certificate = try string(top, "tls_certificate", path)
         let key = try string(top, "tls_key", path)
         guard (certificate == nil) == (key == nil) else {
@@ -158,7 +163,7 @@ public struct ClusterFile: Sendable, Equatable {
         return ClusterFile(
             path: path, cluster: try string(top, "cluster", path) ?? "mmgs", domain: try string(top, "domain", path) ?? "mmgs.local",
             secret: secret, logLevel: logLevel, seeds: seeds, probeIntervalMillis: probe, suspicionTimeoutMillis: suspicion, allowPlainWithoutTLS: allowPlain, tlsCertificate: certificate, tlsKey: key, requireTLS: requireTLS,
-            resumeWindowSeconds: resumeWindow, eventLoops: loops, nodes: nodes)
+            resumeWindowSeconds: resumeWindow, eventLoops: loops, deliveryLeases: deliveryLeases, nodes: nodes)
     }
 
     /// The event-loop thread counts a node accepts (from the file, the environment or the CLI).

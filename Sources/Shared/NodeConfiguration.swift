@@ -30,6 +30,8 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var suspicionTimeoutMillis: Int
     /// Threads of the process's event-loop group; nil: one per core.
     public var eventLoops: Int? = nil
+    /// Front-ends: deliver on routers' delivery leases.
+    public var deliveryLeases = true
 
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 }
@@ -142,6 +144,7 @@ extension NodeConfiguration {
             resumeWindowSeconds: file?.resumeWindowSeconds ?? 300,
             probeIntervalMillis: file?.probeIntervalMillis ?? 200,
             suspicionTimeoutMillis: file?.suspicionTimeoutMillis ?? 800,
-            eventLoops: eventLoops)
+            eventLoops: eventLoops,
+            deliveryLeases: file?.deliveryLeases ?? true)
     }
 }

@@ -147,6 +147,15 @@ struct ClusterFileTests {
         #expect(high.probeIntervalMillis == 60_000 && high.suspicionTimeoutMillis == 60_000)
     }
 
+    @Test("delivery_leases: on unless the file says false; anything but a boolean is refused")
+    func deliveryLeases() throws {
+        #expect(try Fixtures.parse(Fixtures.data { _ in }).deliveryLeases)
+        #expect(try Fixtures.parse(Fixtures.data { $0["delivery_leases"] = true }).deliveryLeases)
+        #expect(try !Fixtures.parse(Fixtures.data { $0["delivery_leases"] = false }).deliveryLeases)
+        let message = try #require(Fixtures.parseError(Fixtures.data { $0["delivery_leases"] = "no" }))
+        #expect(message.contains(#""delivery_leases" must be true or false"#), "\(message)")
+    }
+
     @Test("a membership value that is not an integer is refused")
     func membershipNotInteger() throws {
         let message = try #require(Fixtures.parseError(Fixtures.data { $0["membership"] = ["suspicion_timeout_ms": "800"] }))

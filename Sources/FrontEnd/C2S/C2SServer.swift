@@ -18,7 +18,8 @@ final class C2SServer: Sendable {
     init(configuration: C2SConfiguration, context: NodeContext) {
         self.configuration = configuration
         self.context = context
-        self.path = MessagePath(routers: RouterClient(context: context), registry: registry, name: context.name)
+        self.path = MessagePath(routers: RouterClient(context: context), registry: registry, name: context.name,
+                                useLeases: context.configuration.deliveryLeases)
     }
 
     func register(into methods: inout ETunnelMethods) {

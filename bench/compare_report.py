@@ -18,7 +18,7 @@ NAMES = {"mmgs": "MMGS", "mmgs-noleases": "MMGS, leases off", "ejabberd": "ejabb
 def load(directory):
     reports = {}
     for path in sorted(glob.glob(os.path.join(directory, "*-*-*.json"))):
-        match = re.fullmatch(r"(\w+)-(idle|chat|login)-(\d+)\.json", os.path.basename(path))
+        match = re.fullmatch(r"([\w-]+?)-(idle|chat|login)-(\d+)\.json", os.path.basename(path))
         if not match:
             continue
         with open(path) as handle:

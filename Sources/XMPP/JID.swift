@@ -85,7 +85,44 @@ public struct JID: Hashable, Sendable, CustomStringConvertible, LosslessStringCo
 
     // MARK: Part rules
 
+    // Every stanza's addresses pass through here, nearly always plain lower-case ASCII. For
+    // those the checks below are byte tests that give the same answer as the Unicode rules
+    // after them (nothing to lower-case or reject), without a Unicode property lookup per
+    // character; anything else takes the full rules.
+
+    private static func isPlainLocalpart(_ raw: String) -> Bool {
+        raw.utf8.count <= maxPartBytes && raw.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): false  // lower-cased by the full rules
+            case 0x21...0x7E: !"\"&'/:<>@".utf8.contains(byte)
+            default: false  // controls, space, DEL, non-ASCII
+            }
+        }
+    }
+
+    private static func isPlainDomainpart(_ raw: String) -> Bool {
+        guard raw.utf8.count <= maxPartBytes else { return false }
+        var labelLength = 0
+        for byte in raw.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"):
+                labelLength += 1
+            case UInt8(ascii: "."):
+                guard labelLength > 0 else { return false }
+                labelLength = 0
+            default:
+                return false
+            }
+        }
+        return labelLength > 0  // a trailing dot or an empty domain takes the full rules
+    }
+
+    private static func isPlainResourcepart(_ raw: String) -> Bool {
+        !raw.isEmpty && raw.utf8.count <= maxPartBytes && raw.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F }
+    }
+
     private static func normalizedLocalpart(_ raw: String) throws(JIDError) -> String {
+        if isPlainLocalpart(raw), !raw.isEmpty { return raw }
         guard !raw.isEmpty else { throw .emptyLocalpart }
         let local = raw.lowercased()
         for scalar in local.unicodeScalars {
@@ -103,6 +140,7 @@ public struct JID: Hashable, Sendable, CustomStringConvertible, LosslessStringCo
     }
 
     private static func normalizedDomainpart(_ raw: String) throws(JIDError) -> String {
+        if isPlainDomainpart(raw) { return raw }
         var domain = Substring(raw)
         if domain.last == "." { domain = domain.dropLast() }
         guard !domain.isEmpty else { throw .emptyDomainpart }
@@ -137,6 +175,7 @@ public struct JID: Hashable, Sendable, CustomStringConvertible, LosslessStringCo
     }
 
     private static func validatedResourcepart(_ resource: String) throws(JIDError) -> String {
+        if isPlainResourcepart(resource) { return resource }
         guard !resource.isEmpty else { throw .emptyResourcepart }
         guard resource.utf8.count <= maxPartBytes else { throw .resourcepartTooLong }
         for scalar in resource.unicodeScalars where scalar.properties.generalCategory == .control {

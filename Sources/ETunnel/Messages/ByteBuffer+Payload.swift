@@ -33,13 +33,16 @@ extension ByteBuffer {
         guard let bytes = self.readSlice(length: Int(length)) else {
             throw ETunnelError(.badPayload, "\(field): \(length) bytes announced, \(self.readableBytes) present")
         }
-        guard let string = bytes.getString(at: bytes.readerIndex, length: bytes.readableBytes),
-              string.utf8.elementsEqual(bytes.readableBytesView) else {
+        // One validating pass (decoding would repair bad bytes silently).
+        guard let string = bytes.withUnsafeReadableBytes({ String(validating: $0, as: UTF8.self) }) else {
             throw ETunnelError(.badPayload, "\(field): not valid UTF-8")
         }
         return string
     }
 
+    /// Inlinable: every payload decoder reads its integers here, and a generic call across the
+    /// module boundary would not be specialised.
+    @inlinable
     public mutating func readPayloadInteger<T: FixedWidthInteger>(_ type: T.Type, field: StaticString) throws(ETunnelError) -> T {
         guard let value = self.readInteger(as: T.self) else {
             throw ETunnelError(.badPayload, "\(field): expected \(MemoryLayout<T>.size) bytes, \(self.readableBytes) present")

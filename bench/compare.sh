@@ -7,7 +7,7 @@
 #   usage: bench/compare.sh [--runs 3] [--devices 1000] [--idle-devices 10000] [--idle-rate 500]
 #                           [--rates 2000,4000,…] [--login-rates 250,500,1000,2000,3000]
 #                           [--login-devices 2000]
-#                           [--step-seconds 8] [--servers mmgs,ejabberd,prosody]
+#                           [--step-seconds 8] [--warmup-seconds 4] [--servers mmgs,ejabberd,prosody]
 #                           (mmgs-noleases: MMGS with delivery_leases off, for an A/B in one run)
 #                           [--mechanism SCRAM-SHA-256] [--mmgs-event-loops N]
 #                           [--out docs/performance.md | --no-write]
@@ -18,7 +18,7 @@
 # storm at the first step that fails; every server started is stopped, also on error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=3 DEVICES=1000 IDLE_DEVICES=10000 LOGIN_DEVICES=2000 STEP_SECONDS=8 MECHANISM=SCRAM-SHA-256
+RUNS=3 DEVICES=1000 IDLE_DEVICES=10000 LOGIN_DEVICES=2000 STEP_SECONDS=8 WARMUP=4 MECHANISM=SCRAM-SHA-256
 RATES=500,1000,2000,4000,8000,12000,16000,20000,24000,28000
 IDLE_RATE=500
 LOGIN_RATES=250,500,1000,2000,3000
@@ -33,6 +33,7 @@ while [ $# -gt 0 ]; do
     --login-rates) LOGIN_RATES=$2; shift 2 ;;
     --login-devices) LOGIN_DEVICES=$2; shift 2 ;;
     --step-seconds) STEP_SECONDS=$2; shift 2 ;;
+    --warmup-seconds) WARMUP=$2; shift 2 ;;
     --servers) SERVERS=$2; shift 2 ;;
     --mechanism) MECHANISM=$2; shift 2 ;;
     --mmgs-event-loops) MMGS_LOOPS=$2; shift 2 ;;
@@ -121,7 +122,7 @@ for server in ${SERVERS//,/ }; do
     settle
     echo "-- $server run $run/$RUNS: chat ($DEVICES devices)" >&2
     "$BIN/mmgs-bench" chat $common --devices "$DEVICES" --rate 500 --rates "$RATES" --step-seconds "$STEP_SECONDS" \
-      --p99-bound-ms 100 --json "$RESULTS/$server-chat-$run.json" | grep -E "^(step|result)" | cut -c1-160 >&2 || true
+      --warmup-seconds "$WARMUP" --p99-bound-ms 100 --json "$RESULTS/$server-chat-$run.json" | grep -E "^(step|result)" | cut -c1-160 >&2 || true
     settle
     echo "-- $server run $run/$RUNS: login storm ($LOGIN_DEVICES devices)" >&2
     "$BIN/mmgs-bench" login-storm $common --devices "$LOGIN_DEVICES" --rates "$LOGIN_RATES" --p99-bound-ms 1000 \
@@ -131,4 +132,4 @@ for server in ${SERVERS//,/ }; do
 done
 
 python3 bench/compare_report.py "$RESULTS" ${OUT:+--write "$OUT"} \
-  --command "bench/compare.sh --runs $RUNS --devices $DEVICES --idle-devices $IDLE_DEVICES --mechanism $MECHANISM${MMGS_LOOPS:+ --mmgs-event-loops $MMGS_LOOPS}"
+  --command "bench/compare.sh --runs $RUNS --devices $DEVICES --idle-devices $IDLE_DEVICES --mechanism $MECHANISM --warmup-seconds $WARMUP${MMGS_LOOPS:+ --mmgs-event-loops $MMGS_LOOPS}"

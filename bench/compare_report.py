@@ -89,8 +89,10 @@ def table(reports, command):
     summaries = {s: summarise(reports[s]) for s in servers}
     header = "| | " + " | ".join(NAMES.get(s, s) for s in servers) + " |"
     rule = "|---" * (len(servers) + 1) + "|"
+    warmups = {r.get("configuration", {}).get("warmup_seconds") or 0 for s in servers for r in reports[s].get("chat", [])}
+    warmup = f" after {number(max(warmups))} s of unmeasured chat at the first rate" if max(warmups, default=0) > 0 else ""
     lines = [f"Command: `{command}`. Medians over {max(s['runs'] for s in summaries.values())} runs; "
-             "chat with a 100 ms p99 bound and no message lost.", "", header, rule]
+             f"chat steps{warmup}, with a 100 ms p99 bound and no message lost.", "", header, rule]
     lines.append("| idle devices held | " + " | ".join(number(summaries[s]["idle_devices"]) for s in servers) + " |")
     lines.append("| memory per idle device (RSS growth over the first run, all server processes) | "
                  + " | ".join(f"{number(summaries[s]['kib_per_device'], 1)} KiB" for s in servers) + " |")

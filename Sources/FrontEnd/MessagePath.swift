@@ -25,7 +25,7 @@ final class MessagePath: Sendable {
     private let viaRouterCount = Counter(label: "mmgs_messages_out_total", dimensions: [("path", "router")])
     private let staleLeases = Counter(label: "mmgs_lease_misses_total")
 
-    init(routers: RouterClient, registry: C2SRegistry, name: String, useLeases: Bool = true, leaseLifetime: TimeAmount = .seconds(10)) {
+    init(routers: RouterClient, registry: C2SRegistry, name: String, useLeases: Bool = true, leaseLifetime: TimeAmount = .seconds(60)) {
         self.routers = routers
         self.registry = registry
         self.name = name

@@ -24,8 +24,9 @@ public struct LeaseCache: Sendable {
     private let lifetime: TimeAmount
     private var pruneAt = 1024
 
-    /// `lifetime` bounds how long a lease whose revocation went astray can misdirect.
-    public init(lifetime: TimeAmount = .seconds(10)) {
+    /// `lifetime` bounds how long a lease whose revocation went astray can misdirect (routers
+    /// resend unacknowledged revocations, so that takes a front-end cut off from its router).
+    public init(lifetime: TimeAmount = .seconds(60)) {
         self.lifetime = lifetime
     }
 

@@ -20,15 +20,18 @@ def test_mmgs_bench_chat_smoke(xmpp_cluster, tmp_path):
     pids = ",".join(str(n.pid) for n in xmpp_cluster.nodes.values() if n.running)
     result = subprocess.run(
         [exe("mmgs-bench"), "chat", *targets, "--domain", xmpp_cluster.domain, "--devices", "200", "--user-prefix", "smoke",
-         "--password", "pw", "--mechanism", "SCRAM-SHA-256", "--rate", "200", "--rates", "200", "--step-seconds", "2",
+         "--password", "pw", "--mechanism", "SCRAM-SHA-256", "--rate", "200", "--rates", "200", "--step-seconds", "2", "--warmup-seconds", "1",
          "--drain-seconds", "3", "--target-pids", pids, "--json", str(report)],
         capture_output=True, text=True, timeout=120, env=child_env(), cwd=tmp_path)
     assert report.exists(), f"no report (exit {result.returncode}): {result.stderr[-2000:]}{result.stdout[-2000:]}"
     data = json.loads(report.read_text())
     assert data["login"]["connected"] == 200, data["login"]
     assert data["login"]["failed"] == 0, data["login"]["failures"]
+    assert data["configuration"]["warmup_seconds"] == 1
+    assert len(data["steps"]) == 1, "the warm-up is not reported as a step"
     step = data["steps"][0]
     assert step["sent"] > 300, step
+    assert "warm-up: 200 msgs/s for 1.0 s" in result.stderr + result.stdout, result.stderr[-2000:]
     assert step["missing"] == 0 and step["duplicates"] == 0, step
     assert step["received"] == step["sent"], step
     assert all(t["rss_kib"] > 0 for t in step["usage"]["targets"]), step["usage"]

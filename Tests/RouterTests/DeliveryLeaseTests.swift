@@ -155,6 +155,18 @@ private func at(_ frontend: String, _ stream: UInt64) -> SessionAddress { Sessio
         #expect(table.takeRevocations().byFrontend == ["fe-1": [bob]])
     }
 
+    @Test func anUnacknowledgedRevocationGoesOutAgain() {
+        var table = SessionTable()
+        online(&table, "phone", at("fe-2", 1))
+        _ = table.lease(to: bob, holder: "fe-1")
+        table.close(bare: bob, resource: "phone", address: at("fe-2", 1))
+        let first = table.takeRevocations().byFrontend
+        #expect(first == ["fe-1": [bob]])
+        table.requeueRevocations([bob], for: "fe-1")
+        #expect(table.takeRevocations().byFrontend == ["fe-1": [bob]])
+        #expect(table.takeRevocations().byFrontend.isEmpty)
+    }
+
     @Test func versionsGrowAcrossChanges() {
         var table = SessionTable()
         let before = table.lease(to: bob, holder: nil).version

@@ -38,22 +38,26 @@ public struct BenchCommand: AsyncParsableCommand {
         @Option(help: "Stop stepping when p99 time to delivery exceeds this.") var p99BoundMs = 1000.0
         @Option(help: "Each device sends to its next K devices in turn.") var neighbours = 1
         @Option(help: "Minimum body size in bytes (padded).") var bodySize = 0
+        @Option(help: "Seconds of unmeasured chat at the first rate before the steps (0: none).") var warmupSeconds = 0.0
 
         func validate() throws {
             guard stepSeconds > 0, drainSeconds >= 0, neighbours >= 1, bodySize >= 0 else {
                 throw ValidationError("--step-seconds must be positive, --neighbours at least 1")
             }
+            guard warmupSeconds >= 0, warmupSeconds <= 600 else { throw ValidationError("--warmup-seconds must be between 0 and 600") }
             guard neighbours < common.devices else { throw ValidationError("--neighbours must be below --devices") }
         }
 
         func run() async throws {
-            let parameters = Coordinator.ChatParameters(rates: steps.list, stepSeconds: stepSeconds, drainSeconds: drainSeconds, p99BoundMs: p99BoundMs)
+            let parameters = Coordinator.ChatParameters(rates: steps.list, stepSeconds: stepSeconds, drainSeconds: drainSeconds, p99BoundMs: p99BoundMs,
+                                                        warmupSeconds: warmupSeconds)
             try await BenchRunner.run(common: common, scenario: "chat", neighbours: neighbours, bodySize: bodySize) { coordinator, report in
                 report.configuration.neighbours = neighbours
                 report.configuration.bodySize = bodySize
                 report.configuration.stepSeconds = stepSeconds
                 report.configuration.drainSeconds = drainSeconds
                 report.configuration.p99BoundMs = p99BoundMs
+                report.configuration.warmupSeconds = warmupSeconds
                 try await coordinator.runChat(connectRate: common.rate, parameters: parameters, report: &report)
             }
         }

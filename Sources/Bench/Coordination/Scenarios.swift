@@ -56,12 +56,16 @@ extension Coordinator {
         public var stepSeconds: Double
         public var drainSeconds: Double
         public var p99BoundMs: Double
+        /// Seconds of chat at the first rate before the first step, not measured: every step
+        /// then measures the steady state (servers set up per-pair state on first contact).
+        public var warmupSeconds: Double
 
-        public init(rates: [Double], stepSeconds: Double, drainSeconds: Double, p99BoundMs: Double) {
+        public init(rates: [Double], stepSeconds: Double, drainSeconds: Double, p99BoundMs: Double, warmupSeconds: Double = 0) {
             self.rates = rates
             self.stepSeconds = stepSeconds
             self.drainSeconds = drainSeconds
             self.p99BoundMs = p99BoundMs
+            self.warmupSeconds = warmupSeconds
         }
     }
 
@@ -77,6 +81,13 @@ extension Coordinator {
         guard stats.connected > 0 else {
             report.result = ResultSummary(stoppedBecause: "no device logged in", completed: false)
             return
+        }
+        if parameters.warmupSeconds > 0, let first = parameters.rates.first {
+            // Its own step number (after the real ones), collected and dropped.
+            var warmup = parameters
+            warmup.stepSeconds = parameters.warmupSeconds
+            let step = try await chatStep(index: parameters.rates.count, rate: first, parameters: warmup)
+            log("warm-up: \(HumanSummary.number(first)) msgs/s for \(parameters.warmupSeconds) s, \(step.received) of \(step.sent) delivered (not measured)")
         }
         var best: Double?
         var stopped = "all steps passed"

@@ -41,6 +41,8 @@ public struct ReportConfiguration: Sendable, Codable {
     public var stepSeconds: Double?
     public var drainSeconds: Double?
     public var p99BoundMs: Double?
+    /// Unmeasured chat before the first step (seconds at the first rate).
+    public var warmupSeconds: Double?
     public var holdSeconds: Double?
     /// Whether SCRAM key derivations were reused per salt (false: every login derived).
     public var scramKeyCache: Bool?

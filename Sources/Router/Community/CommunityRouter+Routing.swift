@@ -47,22 +47,36 @@ extension CommunityRouter {
 
     /// Tells lease holders which bare JIDs' sessions changed; returns once they have answered
     /// (or could not be reached), so a device's next message after a session change is routed
-    /// by the new table. Called after every change of sessions, and periodically as a safety net.
+    /// by the new table. Called after every change of sessions, and every 250 ms, which resends
+    /// what a live front-end did not acknowledge: a revocation is never given up while its
+    /// front-end is in the view (one that left holds nothing).
     func revokeLeases() async {
         let (byFrontend, version) = sharedSessions.takeRevocations()
         guard !byFrontend.isEmpty else { return }
         let router = context.name
-        await withTaskGroup(of: Void.self) { group in
+        let unacknowledged = await withTaskGroup(of: (String, [String])?.self) { group in
             for (frontend, bares) in byFrontend {
                 guard let peer = peer(named: frontend) else { continue }
                 let all = Array(bares)
                 for start in stride(from: 0, to: all.count, by: LeaseRevocation.batch) {
                     let batch = LeaseRevocation(router: router, version: version, bareJIDs: Array(all[start ..< min(start + LeaseRevocation.batch, all.count)]))
                     group.addTask {
-                        _ = try? await peer.call(RoutingMethods.leaseRevoke, batch.encoded(), timeout: .seconds(2))
+                        do {
+                            _ = try await peer.call(RoutingMethods.leaseRevoke, batch.encoded(), timeout: .seconds(2))
+                            return nil
+                        } catch {
+                            return (frontend, batch.bareJIDs)
+                        }
                     }
                 }
             }
+            var failed: [(String, [String])] = []
+            for await result in group { if let result { failed.append(result) } }
+            return failed
+        }
+        for (frontend, bares) in unacknowledged {
+            logger.warning("lease revocation not acknowledged; resending", metadata: ["frontend": "\(frontend)", "jids": "\(bares.count)"])
+            sharedSessions.requeueRevocations(bares, for: frontend)
         }
     }
 

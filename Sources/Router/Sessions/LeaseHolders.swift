@@ -26,6 +26,10 @@ struct LeaseHolders: Sendable {
         revocations[frontend] = nil
     }
 
+    mutating func requeue(_ bareJIDs: [String], for frontend: String) {
+        revocations[frontend, default: []].formUnion(bareJIDs)
+    }
+
     mutating func takeRevocations() -> [String: Set<String>] {
         defer { revocations = [:] }
         return revocations

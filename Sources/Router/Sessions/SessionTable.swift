@@ -117,6 +117,11 @@ public struct SessionTable: Sendable {
         (leases.takeRevocations(), leases.version)
     }
 
+    /// A revocation the front-end did not acknowledge goes out again with the next ones.
+    public mutating func requeueRevocations(_ bareJIDs: [String], for frontend: String) {
+        leases.requeue(bareJIDs, for: frontend)
+    }
+
     /// Drops every session served by a front-end that left the cluster.
     public mutating func removeAll(frontend: String) -> [(bare: String, entry: SessionEntry)] {
         var removed: [(String, SessionEntry)] = []

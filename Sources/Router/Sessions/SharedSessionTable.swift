@@ -30,4 +30,8 @@ final class SharedSessionTable: @unchecked Sendable {
     func takeRevocations() -> (byFrontend: [String: Set<String>], version: UInt64) {
         lock.withLock { table.takeRevocations() }
     }
+
+    func requeueRevocations(_ bareJIDs: [String], for frontend: String) {
+        lock.withLock { table.requeueRevocations(bareJIDs, for: frontend) }
+    }
 }

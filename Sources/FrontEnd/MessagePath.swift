@@ -74,8 +74,6 @@ final class MessagePath: Sendable {
         leases.withLock { $0.revoke(revocation.bareJIDs, router: revocation.router, version: revocation.version, now: .now()) }
     }
 
-    var leaseCount: Int { leases.withLock { $0.count } }
-
     /// Writes `bytes` on every target stream; `completion(true)` when at least one took it.
     private func deliver(_ bytes: ByteBuffer, to targets: [SessionAddress], completion: @escaping @Sendable (Bool) -> Void) {
         if targets.count == 1 { return deliver(bytes, to: targets[0], completion: completion) }
@@ -92,12 +90,10 @@ final class MessagePath: Sendable {
             viaLocal.increment()
             return completion(registry.handle(target.stream)?.writeStanza(bytes) ?? false)
         }
-        guard let peer = routers.frontend(named: target.frontend) else { return completion(false) }
+        guard let peer = routers.context.livePeer(named: target.frontend) else { return completion(false) }
         viaFrontend.increment()
-        let delivery = Delivery(stream: target.stream, action: .stanza, delayMillis: 0, payload: bytes)
-        peer.call(RoutingMethods.deliver, delivery.encoded(), timeout: .seconds(30)) { result in
-            guard case .success(var answer) = result else { return completion(false) }
-            completion(answer.readInteger(as: UInt8.self) == 1)
+        peer.deliver(Delivery(stream: target.stream, action: .stanza, delayMillis: 0, payload: bytes), timeout: .seconds(30)) { result in
+            completion((try? result.get()) ?? false)
         }
     }
 }

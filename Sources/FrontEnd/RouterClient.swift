@@ -23,13 +23,6 @@ struct RouterClient: Sendable {
         try ownerRouter(of: bareJID).peer
     }
 
-    /// Another front-end, by node name (deliveries on a lease); nil when it is not live.
-    func frontend(named name: String) -> ETunnelPeer? {
-        guard let member = context.viewCache.view?.member(named: name), member.status != .down,
-              let endpoint = member.info.etunnel.flatMap(ETunnelEndpoint.init) else { return nil }
-        return context.client.peer(endpoint)
-    }
-
     func credentials(_ bareJID: String) async throws -> CredentialsAnswer {
         try await owner(of: bareJID).call(RoutingMethods.credentials, JIDMessage(jid: bareJID), as: CredentialsAnswer.self, timeout: .seconds(5))
     }

@@ -14,6 +14,14 @@ public struct NodeContext: Sendable {
 
     public var viewCache: ViewCache { shell.viewCache }
     public var name: String { configuration.name }
+
+    /// The eTunnel peer of the member called `name` in the current view; nil when that member is
+    /// unknown, down, or advertises no eTunnel endpoint.
+    public func livePeer(named name: String) -> ETunnelPeer? {
+        guard let member = viewCache.view?.member(named: name), member.status != .down,
+              let endpoint = member.info.etunnel.flatMap(ETunnelEndpoint.init) else { return nil }
+        return client.peer(endpoint)
+    }
 }
 
 /// A role plugged into the node runtime: the eTunnel methods it serves and the services it runs

@@ -47,8 +47,8 @@ struct RouterService: Service {
                     known = live
                 }
                 await router.snapshotIfIdle()
-                // Every change of sessions revokes its leases at once; this only catches a
-                // change made on a path that forgot to.
+                // Every change of sessions revokes its leases at once; this resends what a
+                // front-end did not acknowledge, and catches a change made on a path that forgot to.
                 await router.revokeLeases()
                 try? await Task.sleep(for: .milliseconds(250))
             }

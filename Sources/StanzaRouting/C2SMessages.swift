@@ -275,3 +275,16 @@ public struct PresenceProbe: ETunnelMessage, Equatable {
         buffer.writeSessionAddress(address)
     }
 }
+
+extension ETunnelPeer {
+    /// Calls `deliver` on a front-end: `completion` gets whether the stream took it (false for
+    /// "no such stream"), or the call's error. Routers and front-ends on a lease both send here.
+    public func deliver(_ delivery: Delivery, timeout: Duration, completion: @escaping @Sendable (Result<Bool, ETunnelError>) -> Void) {
+        call(RoutingMethods.deliver, delivery.encoded(), timeout: timeout) { result in
+            completion(result.map { answer in
+                var answer = answer
+                return answer.readInteger(as: UInt8.self) == 1
+            })
+        }
+    }
+}

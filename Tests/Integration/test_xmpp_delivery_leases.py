@@ -35,18 +35,19 @@ async def exchange(sender, to: str, receiver, prefix: str, count: int):
         assert (await receiver.next_message(what=f"{prefix} {i}"))["body"] == f"{prefix} {i}"
 
 
-def start(make_cluster):
+def start(make_cluster, prefix: str):
+    """A healthy cluster with two devices on different routers: (cluster, alice, bob, the
+    XMPP ports of frontend-1 and frontend-2)."""
     c = make_cluster(allow_plain=True)
     c.start_all()
     c.wait_healthy(timeout=45)
     c.wait_device_service(timeout=30)
-    return c
+    alice, bob = [c.add_device(d, "pw") for d in device_ids(c, prefix)]
+    return c, alice, bob, c.xmpp_port("frontend-1"), c.xmpp_port("frontend-2")
 
 
 def test_leases_are_used_and_follow_session_changes(make_cluster):
-    c = start(make_cluster)
-    alice, bob = [c.add_device(d, "pw") for d in device_ids(c, "lease-")]
-    fe1, fe2 = c.xmpp_port("frontend-1"), c.xmpp_port("frontend-2")
+    c, alice, bob, fe1, fe2 = start(make_cluster, "lease-")
 
     async def scenario():
         async with XMPPDevices() as xs:
@@ -97,9 +98,7 @@ def test_leases_are_used_and_follow_session_changes(make_cluster):
 def test_kill9_of_the_receivers_frontend_loses_nothing(make_cluster):
     """The sender's front-end holds a lease on bob at frontend-2; frontend-2 dies (kill -9). The
     next messages find no stream there, go to bob's router, and are kept offline for bob."""
-    c = start(make_cluster)
-    alice, bob = [c.add_device(d, "pw") for d in device_ids(c, "leasekill-")]
-    fe1, fe2 = c.xmpp_port("frontend-1"), c.xmpp_port("frontend-2")
+    c, alice, bob, fe1, fe2 = start(make_cluster, "leasekill-")
 
     async def scenario():
         async with XMPPDevices() as xs:

@@ -67,7 +67,7 @@ extension CommunityRouter {
         guard let owner = context.viewCache.owner(of: contact, role: .router) else { return }
         if owner.name == context.name {
             await answerProbe(request)
-        } else if let peer = peer(named: owner.name) {
+        } else if let peer = context.livePeer(named: owner.name) {
             _ = try? await peer.call(RoutingMethods.probe, request.encoded(), timeout: .seconds(3))
         }
     }

@@ -56,7 +56,7 @@ extension CommunityRouter {
         let router = context.name
         let unacknowledged = await withTaskGroup(of: (String, [String])?.self) { group in
             for (frontend, bares) in byFrontend {
-                guard let peer = peer(named: frontend) else { continue }
+                guard let peer = context.livePeer(named: frontend) else { continue }
                 let all = Array(bares)
                 for start in stride(from: 0, to: all.count, by: LeaseRevocation.batch) {
                     let batch = LeaseRevocation(router: router, version: version, bareJIDs: Array(all[start ..< min(start + LeaseRevocation.batch, all.count)]))

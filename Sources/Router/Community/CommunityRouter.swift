@@ -169,12 +169,6 @@ public actor CommunityRouter {
 
     // MARK: I/O helpers
 
-    nonisolated func peer(named name: String) -> ETunnelPeer? {
-        guard let member = context.viewCache.view?.member(named: name), member.status != .down,
-              let endpoint = member.info.etunnel.flatMap(ETunnelEndpoint.init) else { return nil }
-        return context.client.peer(endpoint)
-    }
-
     /// Puts something on one stream; false when the stream or its front-end is gone. The
     /// deadline is generous: a slow answer from a loaded front-end must not make the router
     /// believe an online device is gone and park its message offline.
@@ -187,12 +181,12 @@ public actor CommunityRouter {
     /// `deliver` without the actor, for the fast path: `completion` gets whether the stream
     /// took it, on an eTunnel event loop.
     nonisolated func deliver(_ address: SessionAddress, _ delivery: Delivery, completion: @escaping @Sendable (Bool) -> Void) {
-        guard let peer = peer(named: address.frontend) else { return completion(false) }
+        guard let peer = context.livePeer(named: address.frontend) else { return completion(false) }
         let logger = self.logger
-        peer.call(RoutingMethods.deliver, delivery.encoded(), timeout: .seconds(30)) { result in
+        peer.deliver(delivery, timeout: .seconds(30)) { result in
             switch result {
-            case .success(var answer):
-                completion(answer.readInteger(as: UInt8.self) == 1)
+            case .success(let delivered):
+                completion(delivered)
             case .failure(let error):
                 logger.warning("delivery failed", metadata: ["frontend": "\(address.frontend)", "stream": "\(address.stream)", "error": "\(error)"])
                 completion(false)
@@ -210,7 +204,7 @@ public actor CommunityRouter {
     }
 
     func kill(_ address: SessionAddress, condition: String, text: String) async {
-        guard let peer = peer(named: address.frontend) else { return }
+        guard let peer = context.livePeer(named: address.frontend) else { return }
         _ = try? await peer.call(RoutingMethods.sessionKill, SessionKill(stream: address.stream, condition: condition, text: text).encoded(), timeout: .seconds(2))
     }
 
@@ -225,7 +219,7 @@ public actor CommunityRouter {
             await route(stanza)
             return
         }
-        guard let peer = peer(named: owner.name) else { return }
+        guard let peer = context.livePeer(named: owner.name) else { return }
         do {
             _ = try await peer.call(RoutingMethods.route, stanza.encoded(), timeout: .seconds(3))
         } catch {

@@ -1,6 +1,6 @@
 import NIOConcurrencyHelpers
 
-/// The session table behind a lock, so that the message fast path (`CommunityRouter.fastRoute`)
+/// The session table behind a lock, so that the message fast path (`CommunityRouter.route(_:done:)`)
 /// can read it from the eTunnel event loop without hopping onto the router actor. Every change
 /// of sessions still happens on the actor; the lock only makes those changes visible to readers
 /// elsewhere (and keeps the fast path's lease bookkeeping consistent with them).
@@ -18,8 +18,6 @@ final class SharedSessionTable: @unchecked Sendable {
             yield &table
         }
     }
-
-    func read<T>(_ body: (SessionTable) -> T) -> T { lock.withLock { body(table) } }
 
     /// `SessionTable.lease(to:holder:)` under the lock: the targets, the version and the new
     /// holder are one consistent step against the actor's changes.

@@ -46,6 +46,9 @@ final class LoopShard: @unchecked Sendable {
     private var chatStep = 0
     private var chatDone: EventLoopPromise<Void>?
     private var steps: [Int: ChatShardStats] = [:]
+    /// Steps already collected: a message of one of these arriving now is late. A message of a
+    /// step this shard has not started yet (its sender's shard started first) is not.
+    private var collected: Set<Int> = []
     private var lateAfterCollect = 0
 
     init(loop: any EventLoop, configuration: BenchConfiguration, devices: [Int], jids: JIDTable, tls: NIOSSLContext?) {
@@ -274,10 +277,11 @@ final class LoopShard: @unchecked Sendable {
     }
 
     func received(_ body: ChatBody, slot: Int, atNs now: UInt64) {
-        guard steps[body.step] != nil else {
+        guard !collected.contains(body.step) else {
             lateAfterCollect += 1
             return
         }
+        if steps[body.step] == nil { steps[body.step] = ChatShardStats() }
         steps[body.step]!.received += 1
         steps[body.step]!.latency.record(nanoseconds: now > body.scheduledNs ? now - body.scheduledNs : 0)
         steps[body.step]!.sendLatency.record(nanoseconds: now > body.sentNs ? now - body.sentNs : 0)
@@ -291,6 +295,7 @@ final class LoopShard: @unchecked Sendable {
     /// The step's statistics (removed: later arrivals of that step count as late), with the
     /// sequence holes still open at this shard's receivers.
     func collect(step: Int) -> ChatShardStats {
+        collected.insert(step)
         var stats = steps.removeValue(forKey: step) ?? ChatShardStats()
         stats.openHoles = slots.reduce(0) { total, slot in total + slot.trackers.values.reduce(0) { $0 + Int($1.missing) } }
         stats.lateAfterCollect = lateAfterCollect

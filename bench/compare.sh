@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# MMGS beside ejabberd and Prosody, same box, same generator, same run: for each server in turn
-# it starts the server on loopback, provisions the accounts, runs mmgs-bench idle, chat and
-# login-storm RUNS times, stops the server by its PIDs, and at the end writes the side-by-side
-# table (medians over the runs) into docs/performance.md between the compare markers.
+# MMGS beside ejabberd and Prosody, same box, same generator, same run: for each server and each
+# run it starts the server fresh on loopback, provisions the accounts, runs mmgs-bench idle, chat
+# and login-storm, and stops the server by its PIDs; runs of the servers take turns. At the end
+# it writes the side-by-side table (medians over the runs, with their range) into
+# docs/performance.md between the compare markers.
 #
 #   usage: bench/compare.sh [--runs 3] [--devices 1000] [--idle-devices 10000] [--idle-rate 500]
 #                           [--rates 2000,4000,…] [--login-rates 250,500,1000,2000,3000]
@@ -110,11 +111,15 @@ settle() {
   echo "compare.sh: $RUNNING still busy after 60 s; going on" >&2
 }
 
-for server in ${SERVERS//,/ }; do
-  echo "== $server" >&2
-  start "$server"
-  common="$TARGETS --domain bench.local --mechanism $MECHANISM --target-pids $PIDS --source-addresses 2"
-  for run in $(seq 1 "$RUNS"); do
+# Runs are interleaved (run 1 of every server, then run 2 of every server, …) and every run
+# starts its server fresh: a box that drifts during the hour this takes then shifts every server's
+# medians alike instead of favouring the server measured first, and every run's idle step
+# measures the memory of a fresh server.
+for run in $(seq 1 "$RUNS"); do
+  for server in ${SERVERS//,/ }; do
+    echo "== $server run $run/$RUNS" >&2
+    start "$server"
+    common="$TARGETS --domain bench.local --mechanism $MECHANISM --target-pids $PIDS --source-addresses 2"
     settle
     echo "-- $server run $run/$RUNS: idle ($IDLE_DEVICES devices)" >&2
     "$BIN/mmgs-bench" idle $common --devices "$IDLE_DEVICES" --rate "$IDLE_RATE" --hold 10 --processes 2 \
@@ -127,8 +132,8 @@ for server in ${SERVERS//,/ }; do
     echo "-- $server run $run/$RUNS: login storm ($LOGIN_DEVICES devices)" >&2
     "$BIN/mmgs-bench" login-storm $common --devices "$LOGIN_DEVICES" --rates "$LOGIN_RATES" --p99-bound-ms 1000 \
       --json "$RESULTS/$server-login-$run.json" | grep -E "^(step|result)" | cut -c1-160 >&2 || true
+    stop_running
   done
-  stop_running
 done
 
 python3 bench/compare_report.py "$RESULTS" ${OUT:+--write "$OUT"} \

@@ -45,9 +45,8 @@ def summarise(runs):
     summary = {
         "runs": max(len(idle), len(chat), len(login)),
         "idle_devices": median([r["idle"]["connected_at_end"] for r in idle if r.get("idle")]),
-        # Only the first run starts from a fresh server: later runs reuse the memory the first
-        # one's devices left behind (allocators keep it), so their growth says nothing.
-        "kib_per_device": ((idle[0].get("idle") or {}).get("total") or {}).get("rss_growth_per_device_kib") if idle else None,
+        # compare.sh starts the server afresh for every run, so every run's growth counts.
+        "kib_per_device": median([((r.get("idle") or {}).get("total") or {}).get("rss_growth_per_device_kib") for r in idle]),
         "login_failures": sum((r.get("login") or {}).get("failed", 0) for r in idle),
         # A run that stopped at its first step sustained nothing: count it as 0.
         "max_chat": median([r["result"].get("max_sustained_rate") or 0 for r in chat]),
@@ -76,6 +75,15 @@ def latency(value):
     return f"{value:.2f} ms" if value < 10 else f"{value:,.0f} ms"
 
 
+def spread(values):
+    """`(low–high)` over the runs, so that a reader sees when two medians differ by less than the noise."""
+    values = [v for v in values if v is not None]
+    if len(values) < 2:
+        return ""
+    short = lambda v: f"{v:.2f}" if v < 10 else f"{v:,.0f}"
+    return f" ({short(min(values))}–{short(max(values))})"
+
+
 def sustained(rate, runs):
     """The median sustained rate, or "< lowest step" when the first step already failed."""
     if rate:
@@ -94,7 +102,7 @@ def table(reports, command):
     lines = [f"Command: `{command}`. Medians over {max(s['runs'] for s in summaries.values())} runs; "
              f"chat steps{warmup}, with a 100 ms p99 bound and no message lost.", "", header, rule]
     lines.append("| idle devices held | " + " | ".join(number(summaries[s]["idle_devices"]) for s in servers) + " |")
-    lines.append("| memory per idle device (RSS growth over the first run, all server processes) | "
+    lines.append("| memory per idle device (RSS growth of a fresh server, all its processes) | "
                  + " | ".join(f"{number(summaries[s]['kib_per_device'], 1)} KiB" for s in servers) + " |")
     lines.append("| **max chat rate sustained** (msgs/s) | " + " | ".join(f"**{sustained(summaries[s]['max_chat'], reports[s].get('chat'))}**" for s in servers) + " |")
     lines.append("| max login rate sustained (logins/s) | " + " | ".join(sustained(summaries[s]["max_login"], reports[s].get("login")) for s in servers) + " |")
@@ -109,10 +117,11 @@ def table(reports, command):
             p99 = median(entry["p99"])
             lost = median(entry["lost"])
             mark = "" if all(entry["passed"]) else " ✗"
-            cells.append(f"{latency(p99)}, CPU {number(median(entry['cpu']))} %{', lost ' + number(lost) if lost else ''}{mark}")
+            cells.append(f"{latency(p99)}{spread(entry['p99'])}, CPU {number(median(entry['cpu']))} %{', lost ' + number(lost) if lost else ''}{mark}")
         lines.append(f"| chat p99 at {number(rate)} msgs/s (server CPU, 100 % = 1 core) | " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append("✗: the step failed in at least one run (p99 over 100 ms or messages missing); — : not reached.")
+    lines.append("p99 cells: median (lowest–highest run). ✗: the step failed in at least one run (p99 over 100 ms or "
+                 "messages missing); — : not reached.")
     return "\n".join(lines), summaries
 
 

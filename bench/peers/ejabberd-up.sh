@@ -93,7 +93,7 @@ ERL_MAX_PORTS=20000
 ERL_PROCESSES=2000000
 ERL_MAX_ETS_TABLES=10000
 POLL=true
-ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 -setcookie $COOKIE -kernel inet_dist_use_interface {127,0,0,1}"
+ERL_OPTIONS="${ERL_EXTRA:-} -env ERL_CRASH_DUMP_BYTES 0 -setcookie $COOKIE -kernel inet_dist_use_interface {127,0,0,1}"
 EJABBERD_PID_PATH=$RUN/ejabberd.pid
 EJABBERD_BYPASS_WARNINGS=true
 EOF

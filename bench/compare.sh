@@ -137,4 +137,4 @@ for run in $(seq 1 "$RUNS"); do
 done
 
 python3 bench/compare_report.py "$RESULTS" ${OUT:+--write "$OUT"} \
-  --command "bench/compare.sh --runs $RUNS --devices $DEVICES --idle-devices $IDLE_DEVICES --mechanism $MECHANISM --warmup-seconds $WARMUP${MMGS_LOOPS:+ --mmgs-event-loops $MMGS_LOOPS}"
+  --command "bench/compare.sh --runs $RUNS --devices $DEVICES --idle-devices $IDLE_DEVICES --mechanism $MECHANISM --warmup-seconds $WARMUP${MMGS_LOOPS:+ --mmgs-event-loops $MMGS_LOOPS} --servers $SERVERS"

@@ -42,6 +42,7 @@ def test_mmgs_bench_chat_smoke(xmpp_cluster, tmp_path):
     results = tmp_path / "results"
     results.mkdir()
     (results / "mmgs-chat-1.json").write_text(report.read_text())
+    (results / "mmgs-chat-2.json").write_text(report.read_text())
     document = tmp_path / "performance.md"
     document.write_text("# Before\n\n<!-- compare:begin (written by bench/compare.sh; edits here are overwritten) -->\nold\n<!-- compare:end -->\n\n# After\n")
     tool = Path(__file__).resolve().parents[2] / "bench" / "compare_report.py"
@@ -52,3 +53,7 @@ def test_mmgs_bench_chat_smoke(xmpp_cluster, tmp_path):
     assert written.startswith("# Before\n") and written.rstrip().endswith("# After"), written
     assert "old" not in written
     assert "| chat p99 at 200 msgs/s" in written and "| **max chat rate sustained** (msgs/s) | **200** |" in written, written
+    assert "Medians over 2 runs" in written, written
+    # Each p99 comes with its range over the runs (here two copies of one run: low = high).
+    p99 = f"{step['latency_ms']['p99']:.2f}" if step["latency_ms"]["p99"] < 10 else f"{step['latency_ms']['p99']:,.0f}"
+    assert f"({p99}–{p99})" in written, written

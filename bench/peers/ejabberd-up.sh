@@ -18,6 +18,8 @@
 #                  to the spool, like MMGS's memory + journal); default: ejabberd's own choice.
 #                  Applies when the tables are created: with a new spool (--fresh).
 #   --fresh        wipe the spool (accounts) and logs first.
+#   env: ERL_EXTRA  extra emulator flags for the node, e.g. "+sbwt none +sbwtdcpu none +sbwtdio none"
+#                  (schedulers sleep at once instead of busy-waiting; docs/performance.md used it).
 # Prints the server's PIDs comma-separated on its last line (beam.smp; no epmd is started),
 # also kept in run/bench/ejabberd/pids for ejabberd-down.sh.
 set -euo pipefail

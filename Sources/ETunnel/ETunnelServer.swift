@@ -49,10 +49,12 @@ public final class ETunnelServer: Sendable {
     }
 
     /// Stops accepting and closes every connection, established or mid-handshake; calls
-    /// pending on the other side fail with `shutting-down`.
+    /// pending on the other side fail with `shutting-down`. Returns once every connection is
+    /// closed: a frame that arrives later (a handshake's last step, say) finds no connection,
+    /// rather than racing the close on the event loop.
     public func close() async {
         try? await channel.close()
-        tracker.closeAll()
+        for closed in tracker.closeAll() { try? await closed.get() }
     }
 
     /// How many authenticated connections are open.
@@ -95,13 +97,14 @@ private final class ConnectionTracker: Sendable {
         }
     }
 
-    func closeAll() {
+    /// Closes every connection; the futures complete once each one is closed.
+    func closeAll() -> [EventLoopFuture<Void>] {
         let (channels, cores) = state.withLock { s in
             s.closed = true
             defer { s.channels = [:]; s.cores = [:] }
             return (Array(s.channels.values), Array(s.cores.values))
         }
         for core in cores { core.shutdown(ETunnelError(.shuttingDown, "\(core.localName) is shutting down")) }
-        for channel in channels { channel.close(promise: nil) }
+        return channels.map { $0.close() }
     }
 }

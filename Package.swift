@@ -150,6 +150,7 @@ let package = Package(
             dependencies: ["BenchKit", "XMPPCore", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings),
         .testTarget(name: "JournalTests", dependencies: ["Journal"], swiftSettings: swiftSettings),
+        .testTarget(name: "FrontEndTests", dependencies: ["MMGSFrontEnd", .product(name: "NIOEmbedded", package: "swift-nio")] + nio, swiftSettings: swiftSettings),
         .testTarget(name: "RouterTests", dependencies: ["MMGSRouter", "StanzaRouting", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
     ]
 )

@@ -21,8 +21,11 @@ public struct C2SConfiguration: Sendable {
     /// secret), so that no front-end reveals which accounts exist.
     public var decoySecret: [UInt8] = []
     /// A bound stream that has read nothing for this long gives back its XML parser's memory
-    /// (it is rebuilt on the next read).
-    public var idleRelease: Duration = .seconds(1)
+    /// (it is rebuilt on the next read). Long enough that a device in a conversation keeps its
+    /// parser between messages (at 1 s, a device chatting every two seconds had its parser
+    /// freed and rebuilt for nearly every message), short enough that an idle stream is small
+    /// within seconds.
+    public var idleRelease: Duration = .seconds(5)
 
     public init(domain: String) { self.domain = domain }
 }

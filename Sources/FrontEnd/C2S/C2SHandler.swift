@@ -9,7 +9,7 @@ import XMPPCore
 /// One device's XMPP stream (RFC 6120) on the front-end: stream headers, SASL, resource
 /// binding, then stanzas. It parses what routing needs, stamps the verified `from`, and hands
 /// stanzas to the owning router in the order the device sent them.
-final class C2SHandler: ChannelInboundHandler {
+final class C2SHandler: ChannelInboundHandler, IdleReleasable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 

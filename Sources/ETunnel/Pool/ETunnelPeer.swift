@@ -184,21 +184,25 @@ public final class ETunnelPeer: Sendable {
     }
 
     private func startConnect(slot index: Int, promise: EventLoopPromise<ConnectionCore>) {
+        // The handshake's outcome is taken from the initializer, not looked up in the pipeline
+        // after connect: a peer that refuses the handshake at once can close the channel (and
+        // empty its pipeline) before the connect callback runs, and the lookup would then fail
+        // with `notFound` instead of the peer's reason.
+        let handshake = HandshakeOutcome()
         let future = ClientBootstrap(group: group)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelInitializer { [configuration, methods, logger] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    _ = try channel.pipeline.syncOperations.configureETunnelPipeline(
+                    handshake.established = try channel.pipeline.syncOperations.configureETunnelPipeline(
                         role: .client, configuration: configuration, methods: methods, logger: logger)
                 }
             }
             .connect(host: endpoint.host, port: endpoint.port)
             .flatMap { channel in
-                channel.pipeline.handler(type: ConnectionHandler.self).flatMap { handler in
-                    handler.established.futureResult
-                }
+                handshake.established ?? channel.eventLoop.makeFailedFuture(
+                    ETunnelError(.connectionClosed, "the connection to \(self.endpoint) closed before its handshake started"))
             }
         future.whenComplete { result in
             switch result {
@@ -257,4 +261,10 @@ public final class ETunnelPeer: Sendable {
         }
         for core in cores { core.close(ETunnelError(.shuttingDown, "pool to \(endpoint) is closed")) }
     }
+}
+
+/// Where a dial's initializer leaves the handshake's future for the connect callback; both run
+/// on the new channel's event loop, one after the other.
+private final class HandshakeOutcome: @unchecked Sendable {
+    var established: EventLoopFuture<ConnectionCore>?
 }

@@ -69,10 +69,15 @@ def number(value, digits=0):
     return f"{value:,.{digits}f}"
 
 
+def millis(value):
+    """Milliseconds without the unit: two decimals below 10, whole numbers above."""
+    return f"{value:.2f}" if value < 10 else f"{value:,.0f}"
+
+
 def latency(value):
     if value is None:
         return "—"
-    return f"{value:.2f} ms" if value < 10 else f"{value:,.0f} ms"
+    return f"{millis(value)} ms"
 
 
 def spread(values):
@@ -80,8 +85,7 @@ def spread(values):
     values = [v for v in values if v is not None]
     if len(values) < 2:
         return ""
-    short = lambda v: f"{v:.2f}" if v < 10 else f"{v:,.0f}"
-    return f" ({short(min(values))}–{short(max(values))})"
+    return f" ({millis(min(values))}–{millis(max(values))})"
 
 
 def sustained(rate, runs):

@@ -76,12 +76,12 @@ start() {
   local out
   case "$1" in
     mmgs|mmgs-noleases)
-      out=$(MMGS_BIN="$BIN" bench/mmgs-up.sh --frontends 2 --routers 2 ${MMGS_LOOPS:+--event-loops $MMGS_LOOPS} \
+      out=$(MMGS_BIN="$BIN" bench/mmgs-up.sh --fresh --frontends 2 --routers 2 ${MMGS_LOOPS:+--event-loops $MMGS_LOOPS} \
             $([ "$1" = mmgs-noleases ] && echo --no-leases))
       RUNNING=mmgs
       PIDS=$(tail -n 1 <<< "$out")
       TARGETS="--target 127.0.0.1:5222 --target 127.0.0.1:5223"
-      BIN="$BIN" bench/mmgs-provision.sh "$ACCOUNTS" --cluster run/bench/cluster.json >&2 ;;
+      BIN="$BIN" bench/mmgs-provision.sh "$ACCOUNTS" >&2 ;;
     ejabberd)
       out=$(bench/peers/ejabberd-up.sh --auth "$PEER_AUTH" --fresh)
       RUNNING=ejabberd

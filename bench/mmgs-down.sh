@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Stops the cluster bench/mmgs-up.sh started: SIGTERM to its launcher (which stops every node),
-# then SIGKILL to any node still alive after 15 s.
+# then SIGKILL to any node still alive after 15 s. The data (devices, rosters, offline messages)
+# stays in the run directory for the next bench/mmgs-up.sh; bench/mmgs-up.sh --fresh wipes it.
+#   env:   MMGS_BENCH_DIR (default run/bench)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DIR=${MMGS_BENCH_DIR:-run/bench}

@@ -26,7 +26,16 @@ public struct IncomingCall: Sendable {
         core.completeIncoming(correlationID: correlationID, with: .success(payload))
     }
 
-    public func respond(_ message: some ETunnelMessage) {
+    /// Answers with `message`, or fails the call when it cannot be encoded.
+    public func respond(_ message: some ETunnelMessage<ETunnelError>) {
+        do {
+            respond(try message.encoded(allocator: core.allocator))
+        } catch {
+            fail(error)
+        }
+    }
+
+    public func respond(_ message: some ETunnelMessage<Never>) {
         respond(message.encoded(allocator: core.allocator))
     }
 

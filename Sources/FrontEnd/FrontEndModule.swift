@@ -25,6 +25,7 @@ public struct FrontEndModule: RoleModule {
         configuration.requireTLS = context.configuration.requireTLS
         configuration.resumeWindow = .seconds(context.configuration.resumeWindowSeconds)
         configuration.decoySecret = Array(context.configuration.secret.utf8)
+        configuration.serviceLimits = context.configuration.limits
         if let certificate = context.configuration.tlsCertificate, let key = context.configuration.tlsKey {
             configuration.tls = try Self.tlsContext(certificate: certificate, key: key)
         }

@@ -43,9 +43,15 @@ final class MessagePath: Sendable {
         } catch {
             return completion(.failure(error))
         }
+        let payload: ByteBuffer
+        do {
+            payload = try stanza.encoded()
+        } catch {
+            return completion(.failure(error))
+        }
         let viaRouter: @Sendable () -> Void = { [self] in
             if stanza.kind == .message { self.viaRouterCount.increment() }
-            router.peer.call(RoutingMethods.route, stanza.encoded(), timeout: .seconds(60)) { result in
+            router.peer.call(RoutingMethods.route, payload, timeout: .seconds(60)) { result in
                 switch result {
                 case .success(let answer):
                     if self.useLeases, stanza.kind == .message, answer.readableBytes > 0, let lease = try? DeliveryLease.decode(answer) {

@@ -40,8 +40,8 @@ public struct PathTraceRequest: ETunnelMessage, Equatable {
         forwarded = try buffer.readPayloadInteger(UInt8.self, field: "trace.forwarded") != 0
     }
 
-    public func encode(into buffer: inout ByteBuffer) {
-        buffer.writeShortString(key)
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
+        try buffer.writeShortString(key)
         buffer.writeInteger(UInt8(forwarded ? 1 : 0))
     }
 }
@@ -64,12 +64,12 @@ public struct PathTraceAnswer: ETunnelMessage, Equatable {
         }
     }
 
-    public func encode(into buffer: inout ByteBuffer) {
-        buffer.writeInteger(UInt8(hops.count))
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
+        try buffer.writeCount(hops.count, as: UInt8.self, field: "trace.hops")
         for hop in hops {
-            buffer.writeShortString(hop.name)
+            try buffer.writeShortString(hop.name)
             buffer.writeInteger(hop.role.wireValue)
-            buffer.writeShortString(hop.etunnel)
+            try buffer.writeShortString(hop.etunnel)
             buffer.writeInteger(hop.epoch)
         }
     }

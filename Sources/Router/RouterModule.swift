@@ -65,7 +65,7 @@ extension CommunityRouter {
         methods.register(RoutingMethods.deviceGet, async: { call in
             let jid = try JIDMessage.decode(call.payload).jid
             guard let device = await self.device(jid) else { throw ETunnelError(.refused, "no device \(jid)") }
-            return device.encoded()
+            return try device.encoded()
         })
         methods.register(RoutingMethods.deviceRemove, async: { call in
             try await self.deviceRemove(JIDMessage.decode(call.payload).jid)
@@ -74,7 +74,7 @@ extension CommunityRouter {
         methods.register(RoutingMethods.deviceList, async: { call in
             // Paged (a page must fit in one frame): after JID (exclusive), at most 1000.
             let after = (try? JIDMessage.decode(call.payload).jid) ?? ""
-            return await DeviceList(devices: self.deviceList(after: after, limit: 1000)).encoded()
+            return try await DeviceList(devices: self.deviceList(after: after, limit: 1000)).encoded()
         })
         methods.register(RoutingMethods.deviceImport, async: { call in
             let list = try DeviceList.decode(call.payload)
@@ -105,7 +105,21 @@ extension CommunityRouter {
         })
         methods.register(RoutingMethods.route) { call in
             do throws(ETunnelError) {
-                self.route(try RoutedStanza.decode(call.payload)) { lease in call.respond(lease?.encoded() ?? ByteBuffer()) }
+                self.route(try RoutedStanza.decode(call.payload)) { lease in
+                    if let lease { call.respond(lease) } else { call.respond(ByteBuffer()) }
+                }
+            } catch {
+                call.fail(error)
+            }
+        }
+        methods.register(RoutingMethods.carbonsSet, async: { call in
+            await self.setCarbons(try CarbonsSet.decode(call.payload))
+            return ByteBuffer()
+        })
+        methods.register(RoutingMethods.carbonsSent) { call in
+            do throws(ETunnelError) {
+                self.carbonsSent(try CarbonsSent.decode(call.payload))
+                call.respond(ByteBuffer())
             } catch {
                 call.fail(error)
             }

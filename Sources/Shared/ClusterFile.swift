@@ -45,6 +45,8 @@ public struct ClusterFile: Sendable, Equatable {
     /// Front-ends deliver on routers' delivery leases (docs/architecture.md); off: every message
     /// goes through its router.
     public var deliveryLeases: Bool = true
+    /// `"limits"`: quotas, rates and back-off (see `ServiceLimits`).
+    public var limits = ServiceLimits()
     public var nodes: [Node]
 
     /// Where `mmgs run` records the cluster file it runs, so `mmgsctl` finds the local cluster
@@ -56,7 +58,7 @@ public struct ClusterFile: Sendable, Equatable {
 
     static let topKeys: Set<String> = ["cluster", "domain", "secret", "secret_file", "log_level", "seeds", "membership", "nodes", "allow_plain_without_tls",
                                         "tls_certificate", "tls_key", "require_tls", "resume_window_seconds", "event_loops",
-                                        "delivery_leases"]
+                                        "delivery_leases", "limits"]
     static let nodeKeys: Set<String> = ["name", "role", "etunnel", "http", "xmpp", "data", "event_loops"]
     static let membershipKeys: Set<String> = ["probe_interval_ms", "suspicion_timeout_ms"]
 
@@ -157,13 +159,32 @@ public struct ClusterFile: Sendable, Equatable {
             resumeWindow = seconds
         }
         let loops = try eventLoops(top["event_loops"], path)
+        let limits = try serviceLimits(top["limits"], path)
         if requireTLS && certificate == nil {
             throw ConfigurationError("\(path): \"require_tls\" needs \"tls_certificate\" and \"tls_key\"")
         }
         return ClusterFile(
             path: path, cluster: try string(top, "cluster", path) ?? "mmgs", domain: try string(top, "domain", path) ?? "mmgs.local",
             secret: secret, logLevel: logLevel, seeds: seeds, probeIntervalMillis: probe, suspicionTimeoutMillis: suspicion, allowPlainWithoutTLS: allowPlain, tlsCertificate: certificate, tlsKey: key, requireTLS: requireTLS,
-            resumeWindowSeconds: resumeWindow, eventLoops: loops, deliveryLeases: deliveryLeases, nodes: nodes)
+            resumeWindowSeconds: resumeWindow, eventLoops: loops, deliveryLeases: deliveryLeases, limits: limits, nodes: nodes)
+    }
+
+    /// `"limits": {"max_resources_per_account": 32, …}`: every key optional, each an integer in
+    /// its range.
+    static func serviceLimits(_ value: Any?, _ path: String) throws(ConfigurationError) -> ServiceLimits {
+        var limits = ServiceLimits()
+        guard let value else { return limits }
+        guard let dict = value as? [String: Any] else { throw ConfigurationError("\(path): \"limits\" must be an object") }
+        try checkKeys(dict, allowed: Set(ServiceLimits.keys.map(\.key)), where: "\(path): limits")
+        for (key, range, keyPath) in ServiceLimits.keys {
+            guard let raw = dict[key] else { continue }
+            let isBoolean = (raw as? NSNumber).map { String(cString: $0.objCType) == "c" } ?? (raw is Bool)
+            guard !isBoolean, let number = raw as? Int, range.contains(number) else {
+                throw ConfigurationError("\(path): limits.\(key) must be an integer between \(range.lowerBound) and \(range.upperBound)")
+            }
+            limits[keyPath: keyPath] = number
+        }
+        return limits
     }
 
     /// The event-loop thread counts a node accepts (from the file, the environment or the CLI).

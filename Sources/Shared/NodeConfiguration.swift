@@ -32,6 +32,8 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var eventLoops: Int? = nil
     /// Front-ends: deliver on routers' delivery leases.
     public var deliveryLeases = true
+    /// Quotas, rates and back-off (the cluster file's `"limits"`).
+    public var limits = ServiceLimits()
 
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 }
@@ -145,6 +147,7 @@ extension NodeConfiguration {
             probeIntervalMillis: file?.probeIntervalMillis ?? 200,
             suspicionTimeoutMillis: file?.suspicionTimeoutMillis ?? 800,
             eventLoops: eventLoops,
-            deliveryLeases: file?.deliveryLeases ?? true)
+            deliveryLeases: file?.deliveryLeases ?? true,
+            limits: file?.limits ?? ServiceLimits())
     }
 }

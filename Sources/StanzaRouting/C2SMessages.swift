@@ -21,10 +21,10 @@ public struct CredentialsAnswer: ETunnelMessage, Equatable {
         for _ in 0..<count { credentials.append(try buffer.readLongBytes(field: "credentials.blob")) }
     }
 
-    public func encode(into buffer: inout ByteBuffer) {
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
         buffer.writeInteger(status.rawValue)
-        buffer.writeInteger(UInt8(credentials.count))
-        for blob in credentials { buffer.writeLongBytes(blob) }
+        try buffer.writeCount(credentials.count, as: UInt8.self, field: "credentials.count")
+        for blob in credentials { try buffer.writeLongBytes(blob) }
     }
 }
 
@@ -39,8 +39,8 @@ public struct SessionAddress: Hashable, Sendable {
 }
 
 extension ByteBuffer {
-    mutating func writeSessionAddress(_ address: SessionAddress) {
-        writeShortString(address.frontend)
+    mutating func writeSessionAddress(_ address: SessionAddress) throws(ETunnelError) {
+        try writeShortString(address.frontend)
         writeInteger(address.stream)
     }
 
@@ -68,10 +68,10 @@ public struct SessionOpen: ETunnelMessage, Equatable {
         address = try buffer.readSessionAddress()
     }
 
-    public func encode(into buffer: inout ByteBuffer) {
-        buffer.writeShortString(bareJID)
-        buffer.writeOptionalString(resource)
-        buffer.writeSessionAddress(address)
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
+        try buffer.writeShortString(bareJID)
+        try buffer.writeOptionalString(resource)
+        try buffer.writeSessionAddress(address)
     }
 }
 
@@ -93,10 +93,10 @@ public struct SessionRef: ETunnelMessage, Equatable {
         address = try buffer.readSessionAddress()
     }
 
-    public func encode(into buffer: inout ByteBuffer) {
-        buffer.writeShortString(bareJID)
-        buffer.writeShortString(resource)
-        buffer.writeSessionAddress(address)
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
+        try buffer.writeShortString(bareJID)
+        try buffer.writeShortString(resource)
+        try buffer.writeSessionAddress(address)
     }
 }
 
@@ -112,8 +112,13 @@ public struct RoutedStanza: ETunnelMessage, Equatable {
     /// The sender's session, for errors and replies (absent for server-generated stanzas).
     public var sender: SessionAddress?
     public var stanza: ByteBuffer
+    /// A message that Message Carbons copy (XEP-0280 §6: chat, or normal with a body; no
+    /// `<private/>`, no `<no-copy/>` hint, not itself a carbon). The front-end that parsed it
+    /// decides; a trailing field, absent (false) from older peers.
+    public var carbonEligible: Bool
 
-    public init(kind: Kind, type: String?, to: String, from: String, id: String?, sender: SessionAddress?, stanza: ByteBuffer) {
+    public init(kind: Kind, type: String?, to: String, from: String, id: String?, sender: SessionAddress?, stanza: ByteBuffer, carbonEligible: Bool = false) {
+        self.carbonEligible = carbonEligible
         self.kind = kind
         self.type = type
         self.to = to
@@ -134,21 +139,23 @@ public struct RoutedStanza: ETunnelMessage, Equatable {
         let hasSender = try buffer.readPayloadInteger(UInt8.self, field: "stanza.hasSender")
         sender = hasSender != 0 ? try buffer.readSessionAddress() : nil
         stanza = try buffer.readLongBytes(field: "stanza.bytes")
+        carbonEligible = buffer.readableBytes > 0 ? try buffer.readPayloadInteger(UInt8.self, field: "stanza.flags") & 1 != 0 : false
     }
 
-    public func encode(into buffer: inout ByteBuffer) {
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
         buffer.writeInteger(kind.rawValue)
-        buffer.writeOptionalString(type)
-        buffer.writeShortString(to)
-        buffer.writeShortString(from)
-        buffer.writeOptionalString(id)
+        try buffer.writeOptionalString(type)
+        try buffer.writeShortString(to)
+        try buffer.writeShortString(from)
+        try buffer.writeOptionalString(id)
         if let sender {
             buffer.writeInteger(UInt8(1))
-            buffer.writeSessionAddress(sender)
+            try buffer.writeSessionAddress(sender)
         } else {
             buffer.writeInteger(UInt8(0))
         }
-        buffer.writeLongBytes(stanza)
+        try buffer.writeLongBytes(stanza)
+        buffer.writeInteger(UInt8(carbonEligible ? 1 : 0))
     }
 }
 
@@ -172,10 +179,10 @@ public struct PresenceUpdate: ETunnelMessage, Equatable {
         stanza = try RoutedStanza(from: &buffer)
     }
 
-    public func encode(into buffer: inout ByteBuffer) {
-        session.encode(into: &buffer)
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
+        try session.encode(into: &buffer)
         buffer.writeInteger(priority)
-        stanza.encode(into: &buffer)
+        try stanza.encode(into: &buffer)
     }
 }
 
@@ -190,6 +197,9 @@ public struct Delivery: ETunnelMessage, Equatable {
         case bounce = 2
         /// `payload` is an encoded `RosterItem`: send a roster push.
         case rosterPush = 3
+        /// `payload` is one byte: 1 when another session of the account has Message Carbons
+        /// enabled (the stream then asks for sent carbons of what it sends), 0 when none has.
+        case carbonPeers = 4
     }
 
     public var stream: UInt64
@@ -216,12 +226,12 @@ public struct Delivery: ETunnelMessage, Equatable {
         payload = try buffer.readLongBytes(field: "deliver.payload")
     }
 
-    public func encode(into buffer: inout ByteBuffer) {
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
         buffer.writeInteger(stream)
         buffer.writeInteger(action.rawValue)
-        buffer.writeOptionalString(condition)
+        try buffer.writeOptionalString(condition)
         buffer.writeInteger(delayMillis)
-        buffer.writeLongBytes(payload)
+        try buffer.writeLongBytes(payload)
     }
 }
 
@@ -243,10 +253,10 @@ public struct SessionKill: ETunnelMessage, Equatable {
         text = try buffer.readShortString(field: "kill.text")
     }
 
-    public func encode(into buffer: inout ByteBuffer) {
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
         buffer.writeInteger(stream)
-        buffer.writeShortString(condition)
-        buffer.writeShortString(text)
+        try buffer.writeShortString(condition)
+        try buffer.writeShortString(text)
     }
 }
 
@@ -269,10 +279,10 @@ public struct PresenceProbe: ETunnelMessage, Equatable {
         address = try buffer.readSessionAddress()
     }
 
-    public func encode(into buffer: inout ByteBuffer) {
-        buffer.writeShortString(contact)
-        buffer.writeShortString(subscriber)
-        buffer.writeSessionAddress(address)
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
+        try buffer.writeShortString(contact)
+        try buffer.writeShortString(subscriber)
+        try buffer.writeSessionAddress(address)
     }
 }
 
@@ -280,11 +290,58 @@ extension ETunnelPeer {
     /// Calls `deliver` on a front-end: `completion` gets whether the stream took it (false for
     /// "no such stream"), or the call's error. Routers and front-ends on a lease both send here.
     public func deliver(_ delivery: Delivery, timeout: Duration, completion: @escaping @Sendable (Result<Bool, ETunnelError>) -> Void) {
-        call(RoutingMethods.deliver, delivery.encoded(), timeout: timeout) { result in
+        let payload: ByteBuffer
+        do { payload = try delivery.encoded() } catch { return completion(.failure(error)) }
+        call(RoutingMethods.deliver, payload, timeout: timeout) { result in
             completion(result.map { answer in
                 var answer = answer
                 return answer.readInteger(as: UInt8.self) == 1
             })
         }
+    }
+}
+
+/// `carbons.set` (front-end → the account's router): a session enables or disables Message
+/// Carbons (XEP-0280 §4).
+public struct CarbonsSet: ETunnelMessage, Equatable {
+    public var session: SessionRef
+    public var enabled: Bool
+
+    public init(session: SessionRef, enabled: Bool) {
+        self.session = session
+        self.enabled = enabled
+    }
+
+    public init(from buffer: inout ByteBuffer) throws(ETunnelError) {
+        session = try SessionRef(from: &buffer)
+        enabled = try buffer.readPayloadInteger(UInt8.self, field: "carbons.enabled") != 0
+    }
+
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
+        try session.encode(into: &buffer)
+        buffer.writeInteger(UInt8(enabled ? 1 : 0))
+    }
+}
+
+/// `carbons.sent` (front-end → the sender's router): a message a session sent, for sent
+/// carbons to the account's other carbons-enabled sessions (XEP-0280 §7).
+public struct CarbonsSent: ETunnelMessage, Equatable {
+    public var session: SessionRef
+    /// The message as routed (with `from` stamped).
+    public var stanza: ByteBuffer
+
+    public init(session: SessionRef, stanza: ByteBuffer) {
+        self.session = session
+        self.stanza = stanza
+    }
+
+    public init(from buffer: inout ByteBuffer) throws(ETunnelError) {
+        session = try SessionRef(from: &buffer)
+        stanza = try buffer.readLongBytes(field: "carbons.stanza")
+    }
+
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
+        try session.encode(into: &buffer)
+        try buffer.writeLongBytes(stanza)
     }
 }

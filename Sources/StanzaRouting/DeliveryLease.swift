@@ -17,16 +17,16 @@ public struct DeliveryLease: ETunnelMessage, Equatable {
 
     public init(from buffer: inout ByteBuffer) throws(ETunnelError) {
         version = try buffer.readPayloadInteger(UInt64.self, field: "lease.version")
-        let count = try buffer.readPayloadInteger(UInt8.self, field: "lease.count")
+        let count = try buffer.readPayloadInteger(UInt16.self, field: "lease.count")
         guard count > 0 else { throw ETunnelError(.badPayload, "lease.count: a lease names at least one stream") }
         targets = []
         for _ in 0..<count { targets.append(try buffer.readSessionAddress()) }
     }
 
-    public func encode(into buffer: inout ByteBuffer) {
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
         buffer.writeInteger(version)
-        buffer.writeInteger(UInt8(targets.count))
-        for target in targets { buffer.writeSessionAddress(target) }
+        try buffer.writeCount(targets.count, as: UInt16.self, field: "lease.count")
+        for target in targets { try buffer.writeSessionAddress(target) }
     }
 }
 
@@ -53,10 +53,10 @@ public struct LeaseRevocation: ETunnelMessage, Equatable {
         bareJIDs = try buffer.readStringList(field: "revoke.jids")
     }
 
-    public func encode(into buffer: inout ByteBuffer) {
-        buffer.writeShortString(router)
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
+        try buffer.writeShortString(router)
         buffer.writeInteger(version)
-        buffer.writeStringList(bareJIDs)
+        try buffer.writeStringList(bareJIDs)
     }
 }
 

@@ -39,16 +39,16 @@ public struct DeviceRecord: ETunnelMessage, Equatable {
         for _ in 0..<count { credentials.append(try buffer.readLongBytes(field: "device.credential")) }
     }
 
-    public func encode(into buffer: inout ByteBuffer) {
-        buffer.writeShortString(bareJID)
-        buffer.writeOptionalString(imei)
-        buffer.writeOptionalString(imsi)
-        buffer.writeOptionalString(operatorName)
-        buffer.writeOptionalString(profile)
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
+        try buffer.writeShortString(bareJID)
+        try buffer.writeOptionalString(imei)
+        try buffer.writeOptionalString(imsi)
+        try buffer.writeOptionalString(operatorName)
+        try buffer.writeOptionalString(profile)
         buffer.writeInteger(UInt8(enabled ? 1 : 0))
         buffer.writeInteger(createdMillis)
-        buffer.writeInteger(UInt8(credentials.count))
-        for credential in credentials { buffer.writeLongBytes(credential) }
+        try buffer.writeCount(credentials.count, as: UInt8.self, field: "device.credentials")
+        for credential in credentials { try buffer.writeLongBytes(credential) }
     }
 }
 
@@ -70,9 +70,9 @@ public struct DevicePut: ETunnelMessage, Equatable {
         device = try DeviceRecord(from: &buffer)
     }
 
-    public func encode(into buffer: inout ByteBuffer) {
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
         buffer.writeInteger(mode.rawValue)
-        device.encode(into: &buffer)
+        try device.encode(into: &buffer)
     }
 }
 
@@ -81,7 +81,7 @@ public struct JIDMessage: ETunnelMessage, Equatable {
     public var jid: String
     public init(jid: String) { self.jid = jid }
     public init(from buffer: inout ByteBuffer) throws(ETunnelError) { jid = try buffer.readShortString(field: "jid") }
-    public func encode(into buffer: inout ByteBuffer) { buffer.writeShortString(jid) }
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) { try buffer.writeShortString(jid) }
 }
 
 public struct DeviceList: ETunnelMessage, Equatable {
@@ -94,8 +94,8 @@ public struct DeviceList: ETunnelMessage, Equatable {
         for _ in 0..<count { devices.append(try DeviceRecord(from: &buffer)) }
     }
 
-    public func encode(into buffer: inout ByteBuffer) {
-        buffer.writeInteger(UInt32(devices.count))
-        for device in devices { device.encode(into: &buffer) }
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
+        try buffer.writeCount(devices.count, as: UInt32.self, field: "devices.count")
+        for device in devices { try device.encode(into: &buffer) }
     }
 }

@@ -4,10 +4,10 @@ import NIOCore
 /// Small codec helpers for the stanza-routing payloads: optional strings, length-prefixed
 /// bytes, string lists. Everything is big-endian like the rest of eTunnel.
 extension ByteBuffer {
-    mutating func writeOptionalString(_ string: String?) {
+    mutating func writeOptionalString(_ string: String?) throws(ETunnelError) {
         if let string {
             writeInteger(UInt8(1))
-            writeShortString(string)
+            try writeShortString(string)
         } else {
             writeInteger(UInt8(0))
         }
@@ -19,8 +19,8 @@ extension ByteBuffer {
     }
 
     /// u32 length + bytes (stanzas may exceed a u16).
-    mutating func writeLongBytes(_ bytes: ByteBuffer) {
-        writeInteger(UInt32(bytes.readableBytes))
+    mutating func writeLongBytes(_ bytes: ByteBuffer) throws(ETunnelError) {
+        try writeCount(bytes.readableBytes, as: UInt32.self, field: "bytes.length")
         var copy = bytes
         writeBuffer(&copy)
     }
@@ -33,9 +33,9 @@ extension ByteBuffer {
         return slice
     }
 
-    mutating func writeStringList(_ strings: [String]) {
-        writeInteger(UInt16(strings.count))
-        for string in strings { writeShortString(string) }
+    mutating func writeStringList(_ strings: [String]) throws(ETunnelError) {
+        try writeCount(strings.count, as: UInt16.self, field: "list.count")
+        for string in strings { try writeShortString(string) }
     }
 
     mutating func readStringList(field: StaticString) throws(ETunnelError) -> [String] {

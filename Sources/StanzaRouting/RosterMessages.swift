@@ -34,12 +34,12 @@ public struct RosterItem: ETunnelMessage, Equatable {
         groups = try buffer.readStringList(field: "roster.groups")
     }
 
-    public func encode(into buffer: inout ByteBuffer) {
-        buffer.writeShortString(jid)
-        buffer.writeOptionalString(name)
-        buffer.writeShortString(subscription.rawValue)
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
+        try buffer.writeShortString(jid)
+        try buffer.writeOptionalString(name)
+        try buffer.writeShortString(subscription.rawValue)
         buffer.writeInteger(UInt8((askSubscribe ? 1 : 0) | (pendingIn ? 2 : 0)))
-        buffer.writeStringList(groups)
+        try buffer.writeStringList(groups)
     }
 }
 
@@ -53,9 +53,9 @@ public struct RosterItems: ETunnelMessage, Equatable {
         for _ in 0..<count { items.append(try RosterItem(from: &buffer)) }
     }
 
-    public func encode(into buffer: inout ByteBuffer) {
-        buffer.writeInteger(UInt32(items.count))
-        for item in items { item.encode(into: &buffer) }
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
+        try buffer.writeCount(items.count, as: UInt32.self, field: "roster.count")
+        for item in items { try item.encode(into: &buffer) }
     }
 }
 
@@ -74,8 +74,8 @@ public struct RosterSet: ETunnelMessage, Equatable {
         item = try RosterItem(from: &buffer)
     }
 
-    public func encode(into buffer: inout ByteBuffer) {
-        buffer.writeShortString(owner)
-        item.encode(into: &buffer)
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
+        try buffer.writeShortString(owner)
+        try item.encode(into: &buffer)
     }
 }

@@ -19,6 +19,10 @@ public enum RoutingMethods {
     public static let presence = MethodID(service: 0x11, method: 4)
     public static let rosterGet = MethodID(service: 0x11, method: 5)
     public static let rosterSet = MethodID(service: 0x11, method: 6)
+    /// Message Carbons (XEP-0280): a session enables or disables them (`CarbonsSet`), and a
+    /// session's sent message for the account's other sessions (`CarbonsSent`).
+    public static let carbonsSet = MethodID(service: 0x11, method: 12)
+    public static let carbonsSent = MethodID(service: 0x11, method: 13)
     /// A stanza for the router that owns its destination's bare JID (from a front-end or a
     /// router). A message delivered on the router's fast path is answered with a `DeliveryLease`.
     public static let route = MethodID(service: 0x11, method: 7)

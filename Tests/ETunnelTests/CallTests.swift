@@ -29,10 +29,10 @@ extension Integration {
                 y = try buffer.readPayloadInteger(Int32.self, field: "point.y")
                 label = try buffer.readShortString(field: "point.label")
             }
-            func encode(into buffer: inout ByteBuffer) {
+            func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
                 buffer.writeInteger(x)
                 buffer.writeInteger(y)
-                buffer.writeShortString(label)
+                try buffer.writeShortString(label)
             }
         }
 
@@ -71,7 +71,7 @@ extension Integration {
                         p.x += 1
                         p.y *= 2
                         p.label += "!"
-                        return p.encoded()
+                        return try p.encoded()
                     })
                 }
             }

@@ -41,7 +41,7 @@ extension Integration {
             let hello = Handshake.Hello(
                 minVersion: 1, maxVersion: 1, nonce: HandshakeStateMachine.randomNonce(), receiveWindow: 16, nodeName: Self.hugeName)
             var out = ByteBuffer()
-            out.writeETunnelFrame(kind: .hello, payload: hello.encoded())
+            out.writeETunnelFrame(kind: .hello, payload: try hello.encoded())
             await raw.send(out)
             // Names are capped at 255 bytes: the HELLO itself is refused as malformed.
             let answer = try? await raw.nextFrame(seconds: 5)

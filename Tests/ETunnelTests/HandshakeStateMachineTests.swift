@@ -276,10 +276,10 @@ struct HandshakeStateMachineTests {
 
     @Test("a HELLO without version 1 in its range is unsupportedVersion",
           arguments: [(UInt8(2), UInt8(3)), (0, 0), (2, 1), (255, 255)])
-    func versionMismatch(range: (UInt8, UInt8)) {
+    func versionMismatch(range: (UInt8, UInt8)) throws {
         var server = Self.server()
         let hello = Handshake.Hello(minVersion: range.0, maxVersion: range.1, nonce: Self.nonce(90), receiveWindow: 10, nodeName: "future")
-        let action = server.receive(Frame(kind: .hello, payload: hello.encoded()), nonce: { Self.nonce(91) })
+        let action = server.receive(Frame(kind: .hello, payload: try hello.encoded()), nonce: { Self.nonce(91) })
         #expect(Self.failure(action)?.code == .unsupportedVersion, "range \(range): \(action)")
         #expect(Self.isFailed(server))
     }

@@ -84,14 +84,17 @@ def test_refused_logins_reach_the_client(xmpp_cluster):
                 assert failures[:1] == [condition], f"{label}: SASL failure {failures}, expected {condition}"
                 await d.close()
             # Every mechanism tried and refused: after the third failure the stream ends with
-            # policy-violation.
-            d = xs.new(f"{jid}/x", "wrong-password", port, plain=True, label="all mechanisms, wrong password")
+            # policy-violation. (Another account: the failed-login back-off of `refused`, after
+            # its three failures above, would take 2 + 4 + 8 s.)
+            again = c.add_device("refused-again", "right-password")
+            d = xs.new(f"{again}/x", "wrong-password", port, plain=True, label="all mechanisms, wrong password")
             await d.login_fails()
             await d.wait_gone()
             assert d.auth_failures == ["not-authorized"] * 3, d.auth_failures
             assert [cond for cond, _ in d.stream_errors] == ["policy-violation"], d.stream_errors
-            # The right password still works after the failures.
+            # The right password still works after the failures (only failures wait).
             await xs.login(f"{jid}/ok", "right-password", port)
+            await xs.login(f"{again}/ok", "right-password", port)
 
     run_async(scenario(), 60)
 

@@ -30,11 +30,11 @@ struct MembershipCodecTests {
         }
     }
 
-    static func bytes(_ message: some ETunnelMessage) -> [UInt8] { Array(message.encoded().readableBytesView) }
+    static func bytes(_ message: some ETunnelMessage) throws -> [UInt8] { Array(try message.encoded().readableBytesView) }
 
     /// Every strict prefix of the encoding fails with `.badPayload`.
-    static func checkTruncations<T: ETunnelMessage>(_ message: T, sourceLocation: SourceLocation = #_sourceLocation) {
-        let full = bytes(message)
+    static func checkTruncations<T: ETunnelMessage>(_ message: T, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let full = try bytes(message)
         for length in 0..<full.count {
             let error = decodeError(T.self, Array(full.prefix(length)))
             #expect(error?.code == .badPayload, "\(T.self) truncated to \(length) of \(full.count) bytes: \(String(describing: error))",
@@ -89,7 +89,7 @@ struct MembershipCodecTests {
     }
 
     @Test("a member state's layout is the one in docs/protocol.md")
-    func layout() {
+    func layout() throws {
         let state = MemberState(info: MemberInfo(name: "ab", role: .router, generation: 0x0102_0304_0506_0708, uid: 9, pid: -2,
                                                  endpoints: ["z": "1", "a": "2"]), incarnation: 5, status: .suspect)
         let expected: [UInt8] =
@@ -102,45 +102,45 @@ struct MembershipCodecTests {
             + [2, 0, 1, 0x61, 0, 1, 0x32, 0, 1, 0x7a, 0, 1, 0x31] // endpoints, sorted by key
             + [0, 0, 0, 0, 0, 0, 0, 5]                          // incarnation
             + [1]                                               // status: suspect
-        #expect(Self.bytes(MemberMessage(member: state)) == expected)
-        #expect(Self.bytes(GossipMessage(gossip: [state])) == [0, 1] + expected)
-        #expect(Self.bytes(ClusterView(epoch: 1, publisher: "t", members: [state])) == [0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0x74, 0, 1] + expected)
-        #expect(Self.bytes(JoinAnswer(members: [], view: nil)) == [0, 0, 0])
-        #expect(Self.bytes(PingRequestAnswer(reached: true, gossip: [])) == [1, 0, 0])
+        #expect(try Self.bytes(MemberMessage(member: state)) == expected)
+        #expect(try Self.bytes(GossipMessage(gossip: [state])) == [0, 1] + expected)
+        #expect(try Self.bytes(ClusterView(epoch: 1, publisher: "t", members: [state])) == [0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0x74, 0, 1] + expected)
+        #expect(try Self.bytes(JoinAnswer(members: [], view: nil)) == [0, 0, 0])
+        #expect(try Self.bytes(PingRequestAnswer(reached: true, gossip: [])) == [1, 0, 0])
     }
 
     @Test("trailing bytes are ignored (fields are only ever appended)")
     func trailingBytes() throws {
-        let extended = Self.bytes(GossipMessage(gossip: Self.states)) + [0xde, 0xad, 0xbe, 0xef]
+        let extended = try Self.bytes(GossipMessage(gossip: Self.states)) + [0xde, 0xad, 0xbe, 0xef]
         #expect(try GossipMessage.decode(ByteBuffer(bytes: extended)) == GossipMessage(gossip: Self.states))
-        let answer = Self.bytes(JoinAnswer(members: [], view: Self.view)) + [1, 2, 3]
+        let answer = try Self.bytes(JoinAnswer(members: [], view: Self.view)) + [1, 2, 3]
         #expect(try JoinAnswer.decode(ByteBuffer(bytes: answer)).view == Self.view)
     }
 
     // MARK: Malformed payloads
 
     @Test("every truncation of every message throws badPayload")
-    func truncations() {
-        Self.checkTruncations(GossipMessage(gossip: Self.states))
-        Self.checkTruncations(PingRequestMessage(target: Self.states[1], timeoutMillis: 300, gossip: Self.states))
-        Self.checkTruncations(PingRequestAnswer(reached: true, gossip: Self.states))
-        Self.checkTruncations(PingRequestAnswer(reached: false, gossip: []))
-        Self.checkTruncations(JoinAnswer(members: Self.states, view: Self.view))
-        Self.checkTruncations(JoinAnswer(members: Self.states, view: nil))
-        Self.checkTruncations(Self.view)
-        Self.checkTruncations(MemberMessage(member: Self.states[1]))
+    func truncations() throws {
+        try Self.checkTruncations(GossipMessage(gossip: Self.states))
+        try Self.checkTruncations(PingRequestMessage(target: Self.states[1], timeoutMillis: 300, gossip: Self.states))
+        try Self.checkTruncations(PingRequestAnswer(reached: true, gossip: Self.states))
+        try Self.checkTruncations(PingRequestAnswer(reached: false, gossip: []))
+        try Self.checkTruncations(JoinAnswer(members: Self.states, view: Self.view))
+        try Self.checkTruncations(JoinAnswer(members: Self.states, view: nil))
+        try Self.checkTruncations(Self.view)
+        try Self.checkTruncations(MemberMessage(member: Self.states[1]))
     }
 
     @Test("an unknown role or status byte throws badPayload naming the field")
     func badEnums() throws {
-        var bytes = Self.bytes(MemberMessage(member: Self.states[0]))
+        var bytes = try Self.bytes(MemberMessage(member: Self.states[0]))
         let roleOffset = 2 + 2 + Self.states[0].name.utf8.count
         bytes[roleOffset] = 9
         let role = try #require(Self.decodeError(MemberMessage.self, bytes))
         #expect(role.code == .badPayload)
         #expect(role.message.contains("member.role"), "\(role)")
 
-        var statusBytes = Self.bytes(MemberMessage(member: Self.states[0]))
+        var statusBytes = try Self.bytes(MemberMessage(member: Self.states[0]))
         statusBytes[statusBytes.count - 1] = 3
         let status = try #require(Self.decodeError(MemberMessage.self, statusBytes))
         #expect(status.code == .badPayload)
@@ -149,7 +149,7 @@ struct MembershipCodecTests {
 
     @Test("a name that is not UTF-8 throws badPayload")
     func badUTF8() throws {
-        var bytes = Self.bytes(MemberMessage(member: Members.state("ab")))
+        var bytes = try Self.bytes(MemberMessage(member: Members.state("ab")))
         bytes[2] = 0xff
         bytes[3] = 0xfe
         let error = try #require(Self.decodeError(MemberMessage.self, bytes))
@@ -164,10 +164,10 @@ struct MembershipCodecTests {
     }
 
     @Test("random bytes either decode or throw badPayload, never crash")
-    func fuzz() {
+    func fuzz() throws {
         var random = Membership.SplitMix64(seed: 0xf00d)
-        let seeds = [Self.bytes(GossipMessage(gossip: Self.states)), Self.bytes(JoinAnswer(members: Self.states, view: Self.view)),
-                     Self.bytes(PingRequestMessage(target: Self.states[0], timeoutMillis: 1, gossip: Self.states))]
+        let seeds = [try Self.bytes(GossipMessage(gossip: Self.states)), try Self.bytes(JoinAnswer(members: Self.states, view: Self.view)),
+                     try Self.bytes(PingRequestMessage(target: Self.states[0], timeoutMillis: 1, gossip: Self.states))]
         for iteration in 0..<3_000 {
             var bytes: [UInt8]
             if iteration % 2 == 0 {

@@ -9,8 +9,8 @@ import Testing
 private struct Records {
     private(set) var all: [JournalRecord] = []
 
-    mutating func add(_ kind: RouterRecord, _ message: some ETunnelMessage) {
-        add(raw: kind.rawValue, Array(message.encoded().readableBytesView))
+    mutating func add(_ kind: RouterRecord, _ message: some ETunnelMessage) throws {
+        add(raw: kind.rawValue, Array(try message.encoded().readableBytesView))
     }
 
     mutating func add(raw kind: UInt8, _ payload: [UInt8]) {
@@ -54,9 +54,9 @@ private let b = "b@example.com"
 
     @Test func devicePutCreatesAndReplaces() throws {
         var records = Records()
-        records.add(.devicePut, device(a))
-        records.add(.devicePut, device(b))
-        records.add(.devicePut, device(a, enabled: false, created: 42))
+        try records.add(.devicePut, device(a))
+        try records.add(.devicePut, device(b))
+        try records.add(.devicePut, device(a, enabled: false, created: 42))
         let data = try replay(records)
         #expect(data.devices.count == 2)
         #expect(data.devices[a] == device(a, enabled: false, created: 42))
@@ -65,11 +65,11 @@ private let b = "b@example.com"
 
     @Test func deviceRemoveDropsTheDeviceAndItsOfflineQueue() throws {
         var records = Records()
-        records.add(.devicePut, device(a))
-        records.add(.devicePut, device(b))
-        records.add(.offlineAppend, OfflineRecord(owner: a, millis: 1, stanza: ByteBuffer(string: "<message>1</message>")))
-        records.add(.offlineAppend, OfflineRecord(owner: b, millis: 2, stanza: ByteBuffer(string: "<message>2</message>")))
-        records.add(.deviceRemove, JIDMessage(jid: a))
+        try records.add(.devicePut, device(a))
+        try records.add(.devicePut, device(b))
+        try records.add(.offlineAppend, OfflineRecord(owner: a, millis: 1, stanza: ByteBuffer(string: "<message>1</message>")))
+        try records.add(.offlineAppend, OfflineRecord(owner: b, millis: 2, stanza: ByteBuffer(string: "<message>2</message>")))
+        try records.add(.deviceRemove, JIDMessage(jid: a))
         let data = try replay(records)
         #expect(data.devices[a] == nil)
         #expect(data.offline[a] == nil)
@@ -79,13 +79,13 @@ private let b = "b@example.com"
 
     @Test func deviceRemoveDropsItsRosterAndPendingRequests() throws {
         var records = Records()
-        records.add(.devicePut, device(a))
-        records.add(.devicePut, device(b))
-        records.add(.rosterPut, RosterSet(owner: a, item: RosterItem(jid: b, subscription: .both)))
-        records.add(.rosterPut, RosterSet(owner: b, item: RosterItem(jid: a, subscription: .both)))
-        records.add(.pendingAdd, JIDPair(owner: a, contact: "c@example.com"))
-        records.add(.pendingAdd, JIDPair(owner: b, contact: "c@example.com"))
-        records.add(.deviceRemove, JIDMessage(jid: a))
+        try records.add(.devicePut, device(a))
+        try records.add(.devicePut, device(b))
+        try records.add(.rosterPut, RosterSet(owner: a, item: RosterItem(jid: b, subscription: .both)))
+        try records.add(.rosterPut, RosterSet(owner: b, item: RosterItem(jid: a, subscription: .both)))
+        try records.add(.pendingAdd, JIDPair(owner: a, contact: "c@example.com"))
+        try records.add(.pendingAdd, JIDPair(owner: b, contact: "c@example.com"))
+        try records.add(.deviceRemove, JIDMessage(jid: a))
         var data = try replay(records)
         #expect(data.roster.items(of: a).isEmpty)
         #expect(data.roster.pendingRequests(of: a).isEmpty)
@@ -94,7 +94,7 @@ private let b = "b@example.com"
         #expect(data.roster.pendingRequests(of: b) == ["c@example.com"])
 
         // A device created again under the same JID starts with an empty roster.
-        records.add(.devicePut, device(a, created: 99))
+        try records.add(.devicePut, device(a, created: 99))
         data = try replay(records)
         #expect(data.roster.items(of: a).isEmpty)
         #expect(data.roster.subscribers(of: a).isEmpty)
@@ -102,26 +102,26 @@ private let b = "b@example.com"
 
     @Test func deviceRemoveOfAnUnknownDeviceIsHarmless() throws {
         var records = Records()
-        records.add(.deviceRemove, JIDMessage(jid: a))
+        try records.add(.deviceRemove, JIDMessage(jid: a))
         let data = try replay(records)
         #expect(data.devices.isEmpty)
     }
 
     @Test func deviceCanBeRecreatedAfterRemove() throws {
         var records = Records()
-        records.add(.devicePut, device(a, created: 1))
-        records.add(.deviceRemove, JIDMessage(jid: a))
-        records.add(.devicePut, device(a, created: 2))
+        try records.add(.devicePut, device(a, created: 1))
+        try records.add(.deviceRemove, JIDMessage(jid: a))
+        try records.add(.devicePut, device(a, created: 2))
         let data = try replay(records)
         #expect(data.devices[a]?.createdMillis == 2)
     }
 
     @Test func rosterPutRestoresItemsAndRemoves() throws {
         var records = Records()
-        records.add(.rosterPut, RosterSet(owner: a, item: RosterItem(jid: b, name: "B", subscription: .none, askSubscribe: true, groups: ["Friends"])))
-        records.add(.rosterPut, RosterSet(owner: a, item: RosterItem(jid: "c@example.com", subscription: .from)))
-        records.add(.rosterPut, RosterSet(owner: a, item: RosterItem(jid: b, name: "B", subscription: .to, groups: ["Friends"])))
-        records.add(.rosterPut, RosterSet(owner: b, item: RosterItem(jid: a, subscription: .from)))
+        try records.add(.rosterPut, RosterSet(owner: a, item: RosterItem(jid: b, name: "B", subscription: .none, askSubscribe: true, groups: ["Friends"])))
+        try records.add(.rosterPut, RosterSet(owner: a, item: RosterItem(jid: "c@example.com", subscription: .from)))
+        try records.add(.rosterPut, RosterSet(owner: a, item: RosterItem(jid: b, name: "B", subscription: .to, groups: ["Friends"])))
+        try records.add(.rosterPut, RosterSet(owner: b, item: RosterItem(jid: a, subscription: .from)))
         var data = try replay(records)
         #expect(data.roster.items(of: a) == [
             RosterItem(jid: b, name: "B", subscription: .to, groups: ["Friends"]),
@@ -131,7 +131,7 @@ private let b = "b@example.com"
         #expect(data.roster.subscribers(of: b) == [a])
 
         // A subscription of `.remove` deletes the item.
-        records.add(.rosterPut, RosterSet(owner: a, item: RosterItem(jid: b, subscription: .remove)))
+        try records.add(.rosterPut, RosterSet(owner: a, item: RosterItem(jid: b, subscription: .remove)))
         data = try replay(records)
         #expect(data.roster.items(of: a).map(\.jid) == ["c@example.com"])
         #expect(data.roster.item(of: a, contact: b) == nil)
@@ -140,10 +140,10 @@ private let b = "b@example.com"
 
     @Test func pendingAddAndRemove() throws {
         var records = Records()
-        records.add(.pendingAdd, JIDPair(owner: b, contact: a))
-        records.add(.pendingAdd, JIDPair(owner: b, contact: "c@example.com"))
-        records.add(.pendingAdd, JIDPair(owner: a, contact: b))
-        records.add(.pendingRemove, JIDPair(owner: b, contact: a))
+        try records.add(.pendingAdd, JIDPair(owner: b, contact: a))
+        try records.add(.pendingAdd, JIDPair(owner: b, contact: "c@example.com"))
+        try records.add(.pendingAdd, JIDPair(owner: a, contact: b))
+        try records.add(.pendingRemove, JIDPair(owner: b, contact: a))
         let data = try replay(records)
         #expect(data.roster.pendingIn[b] == ["c@example.com"])
         #expect(data.roster.pendingIn[a] == [b])
@@ -153,30 +153,30 @@ private let b = "b@example.com"
     @Test func replayingTheOutcomesOfAHandshakeRebuildsTheBook() throws {
         var live = RosterBook()
         var records = Records()
-        func persist(_ outcome: RosterBook.Outcome, owner: String, contact: String) {
-            for item in outcome.changed { records.add(.rosterPut, RosterSet(owner: owner, item: item)) }
+        func persist(_ outcome: RosterBook.Outcome, owner: String, contact: String) throws {
+            for item in outcome.changed { try records.add(.rosterPut, RosterSet(owner: owner, item: item)) }
             if outcome.pendingChanged {
                 let pending = live.pendingIn[owner]?.contains(contact) ?? false
-                records.add(pending ? .pendingAdd : .pendingRemove, JIDPair(owner: owner, contact: contact))
+                try records.add(pending ? .pendingAdd : .pendingRemove, JIDPair(owner: owner, contact: contact))
             }
         }
-        persist(live.outboundSubscribe(owner: a, contact: b), owner: a, contact: b)
-        persist(live.inboundSubscribe(owner: b, from: a), owner: b, contact: a)
+        try persist(live.outboundSubscribe(owner: a, contact: b), owner: a, contact: b)
+        try persist(live.inboundSubscribe(owner: b, from: a), owner: b, contact: a)
         var afterRequest = try replay(records)
         #expect(afterRequest.roster.pendingIn[b] == [a])
         #expect(afterRequest.roster.item(of: a, contact: b)?.askSubscribe == true)
 
-        persist(live.outboundSubscribed(owner: b, contact: a), owner: b, contact: a)
-        persist(live.inboundSubscribed(owner: a, from: b), owner: a, contact: b)
-        persist(live.set(owner: a, item: RosterItem(jid: b, name: "Bee", groups: ["G"])), owner: a, contact: b)
-        persist(live.inboundSubscribe(owner: a, from: "stranger@x"), owner: a, contact: "stranger@x")
+        try persist(live.outboundSubscribed(owner: b, contact: a), owner: b, contact: a)
+        try persist(live.inboundSubscribed(owner: a, from: b), owner: a, contact: b)
+        try persist(live.set(owner: a, item: RosterItem(jid: b, name: "Bee", groups: ["G"])), owner: a, contact: b)
+        try persist(live.inboundSubscribe(owner: a, from: "stranger@x"), owner: a, contact: "stranger@x")
         afterRequest = try replay(records)
         #expect(afterRequest.roster.rosters == live.rosters)
         #expect(afterRequest.roster.pendingIn[a] == ["stranger@x"])
         #expect(afterRequest.roster.pendingIn[b]?.isEmpty ?? true)
 
         let (outcome, _) = live.remove(owner: a, contact: b)
-        persist(outcome, owner: a, contact: b)
+        try persist(outcome, owner: a, contact: b)
         let final = try replay(records)
         #expect(final.roster.rosters[a]?.isEmpty ?? true)
         #expect(final.roster.item(of: b, contact: a)?.subscription == .from)
@@ -185,10 +185,10 @@ private let b = "b@example.com"
     @Test func offlineAppendKeepsOrderAndBytes() throws {
         let big = ByteBuffer(bytes: (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) })
         var records = Records()
-        records.add(.offlineAppend, OfflineRecord(owner: a, millis: 10, stanza: ByteBuffer(string: "<message>é 🚀</message>")))
-        records.add(.offlineAppend, OfflineRecord(owner: b, millis: 11, stanza: ByteBuffer()))
-        records.add(.offlineAppend, OfflineRecord(owner: a, millis: 12, stanza: big))
-        records.add(.offlineAppend, OfflineRecord(owner: a, millis: .max, stanza: ByteBuffer(string: "<message>3</message>")))
+        try records.add(.offlineAppend, OfflineRecord(owner: a, millis: 10, stanza: ByteBuffer(string: "<message>é 🚀</message>")))
+        try records.add(.offlineAppend, OfflineRecord(owner: b, millis: 11, stanza: ByteBuffer()))
+        try records.add(.offlineAppend, OfflineRecord(owner: a, millis: 12, stanza: big))
+        try records.add(.offlineAppend, OfflineRecord(owner: a, millis: .max, stanza: ByteBuffer(string: "<message>3</message>")))
         let data = try replay(records)
         #expect(data.offline[a]?.map(\.millis) == [10, 12, .max])
         #expect(data.offline[a]?.map(\.stanza) == [ByteBuffer(string: "<message>é 🚀</message>"), big, ByteBuffer(string: "<message>3</message>")])
@@ -200,20 +200,20 @@ private let b = "b@example.com"
     @Test func offlineClearThenRest() throws {
         var records = Records()
         for index in 1...3 {
-            records.add(.offlineAppend, OfflineRecord(owner: a, millis: UInt64(index), stanza: ByteBuffer(string: "<m>\(index)</m>")))
+            try records.add(.offlineAppend, OfflineRecord(owner: a, millis: UInt64(index), stanza: ByteBuffer(string: "<m>\(index)</m>")))
         }
-        records.add(.offlineAppend, OfflineRecord(owner: b, millis: 9, stanza: ByteBuffer(string: "<m>b</m>")))
-        records.add(.offlineClear, JIDMessage(jid: a))
+        try records.add(.offlineAppend, OfflineRecord(owner: b, millis: 9, stanza: ByteBuffer(string: "<m>b</m>")))
+        try records.add(.offlineClear, JIDMessage(jid: a))
         var data = try replay(records)
         #expect(data.offline[a] == nil)
         #expect(data.offline[b]?.count == 1)
 
-        records.add(.offlineAppend, OfflineRecord(owner: a, millis: 3, stanza: ByteBuffer(string: "<m>3</m>")))
+        try records.add(.offlineAppend, OfflineRecord(owner: a, millis: 3, stanza: ByteBuffer(string: "<m>3</m>")))
         data = try replay(records)
         #expect(data.offline[a]?.map(\.millis) == [3])
         #expect(data.offline[a]?.first?.stanza == ByteBuffer(string: "<m>3</m>"))
 
-        records.add(.offlineClear, JIDMessage(jid: "nobody@x"))
+        try records.add(.offlineClear, JIDMessage(jid: "nobody@x"))
         #expect(try replay(records).offline.count == 2)
     }
 
@@ -233,11 +233,11 @@ private let b = "b@example.com"
     @Test(arguments: [RouterRecord.devicePut, .deviceRemove, .rosterPut, .pendingAdd, .pendingRemove, .offlineAppend, .offlineClear])
     func corruptPayloadsThrowBadPayload(kind: RouterRecord) throws {
         let valid: [UInt8] = switch kind {
-        case .devicePut: Array(device(a).encoded().readableBytesView)
-        case .deviceRemove, .offlineClear: Array(JIDMessage(jid: a).encoded().readableBytesView)
-        case .rosterPut: Array(RosterSet(owner: a, item: RosterItem(jid: b, name: "B", groups: ["G"])).encoded().readableBytesView)
-        case .pendingAdd, .pendingRemove: Array(JIDPair(owner: a, contact: b).encoded().readableBytesView)
-        case .offlineAppend: Array(OfflineRecord(owner: a, millis: 5, stanza: ByteBuffer(string: "<message/>")).encoded().readableBytesView)
+        case .devicePut: Array(try device(a).encoded().readableBytesView)
+        case .deviceRemove, .offlineClear: Array(try JIDMessage(jid: a).encoded().readableBytesView)
+        case .rosterPut: Array(try RosterSet(owner: a, item: RosterItem(jid: b, name: "B", groups: ["G"])).encoded().readableBytesView)
+        case .pendingAdd, .pendingRemove: Array(try JIDPair(owner: a, contact: b).encoded().readableBytesView)
+        case .offlineAppend: Array(try OfflineRecord(owner: a, millis: 5, stanza: ByteBuffer(string: "<message/>")).encoded().readableBytesView)
         }
         // The full payload applies.
         var data = RouterData()

@@ -39,7 +39,7 @@ struct RouterSnapshotTests {
         var data = RouterData()
         try data.apply(JournalRecord(kind: RouterRecord.devicePut.rawValue, sequence: 1,
                                      payload: Array(DeviceRecord(bareJID: "a@x.test", createdMillis: 1, credentials: []).encoded().readableBytesView)))
-        let bytes = data.snapshot()
+        let bytes = try data.snapshot()
         for cut in 1..<bytes.count {
             var restored = RouterData()
             #expect(throws: (any Error).self) { try restored.restore(snapshot: Array(bytes.prefix(cut))) }

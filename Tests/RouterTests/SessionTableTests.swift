@@ -21,7 +21,7 @@ private func online(_ table: inout SessionTable, _ bare: String, _ resource: Str
 
     @Test func generatedResourceWhenNoneIsAsked() {
         var table = SessionTable()
-        let opened = table.open(bare: alice, resource: nil, address: address(1))
+        let opened = table.open(bare: alice, resource: nil, address: address(1))!
         #expect(opened.resource.hasPrefix("mmgs-"))
         #expect(opened.resource.count > "mmgs-".count)
         #expect(opened.replaced == nil)
@@ -33,7 +33,7 @@ private func online(_ table: inout SessionTable, _ bare: String, _ resource: Str
         var table = SessionTable()
         var seen: Set<String> = []
         for stream in 0..<500 as Range<UInt64> {
-            let opened = table.open(bare: alice, resource: nil, address: address(stream))
+            let opened = table.open(bare: alice, resource: nil, address: address(stream))!
             #expect(opened.replaced == nil, "a generated resource must never replace a live session")
             #expect(opened.resource.hasPrefix("mmgs-"))
             seen.insert(opened.resource)
@@ -45,11 +45,11 @@ private func online(_ table: inout SessionTable, _ bare: String, _ resource: Str
 
     @Test func askedResourceIsKept() {
         var table = SessionTable()
-        let opened = table.open(bare: alice, resource: "phone", address: address(1))
+        let opened = table.open(bare: alice, resource: "phone", address: address(1))!
         #expect(opened.resource == "phone")
         #expect(opened.replaced == nil)
         // Unicode and empty-looking resources are taken as they are.
-        #expect(table.open(bare: alice, resource: "téléphone 📱", address: address(2)).resource == "téléphone 📱")
+        #expect(table.open(bare: alice, resource: "téléphone 📱", address: address(2))!.resource == "téléphone 📱")
         #expect(table.sessions(of: alice).map(\.resource) == ["phone", "téléphone 📱"])
     }
 
@@ -59,7 +59,7 @@ private func online(_ table: inout SessionTable, _ bare: String, _ resource: Str
         table.setPresence(bare: alice, resource: "phone", available: true, priority: 5, stanza: ByteBuffer(string: "<presence/>"))
         let old = table.session(bare: alice, resource: "phone")
 
-        let opened = table.open(bare: alice, resource: "phone", address: address(9, on: "fe-2"))
+        let opened = table.open(bare: alice, resource: "phone", address: address(9, on: "fe-2"))!
         #expect(opened.resource == "phone")
         #expect(opened.replaced == old)
         #expect(opened.replaced?.address == address(1))
@@ -76,14 +76,14 @@ private func online(_ table: inout SessionTable, _ bare: String, _ resource: Str
     @Test func sameResourceFromAnotherStreamOfTheSameFrontendReplaces() {
         var table = SessionTable()
         _ = table.open(bare: alice, resource: "phone", address: address(1))
-        let opened = table.open(bare: alice, resource: "phone", address: address(2))
+        let opened = table.open(bare: alice, resource: "phone", address: address(2))!
         #expect(opened.replaced?.address == address(1))
     }
 
     @Test func rebindingFromTheSameAddressIsNotAReplacement() {
         var table = SessionTable()
         _ = table.open(bare: alice, resource: "phone", address: address(1))
-        let again = table.open(bare: alice, resource: "phone", address: address(1))
+        let again = table.open(bare: alice, resource: "phone", address: address(1))!
         #expect(again.resource == "phone")
         #expect(again.replaced == nil)
         #expect(table.count == 1)
@@ -92,7 +92,7 @@ private func online(_ table: inout SessionTable, _ bare: String, _ resource: Str
     @Test func sameResourceOfAnotherUserIsIndependent() {
         var table = SessionTable()
         _ = table.open(bare: alice, resource: "phone", address: address(1))
-        let opened = table.open(bare: bob, resource: "phone", address: address(2))
+        let opened = table.open(bare: bob, resource: "phone", address: address(2))!
         #expect(opened.replaced == nil)
         #expect(table.session(bare: alice, resource: "phone")?.address == address(1))
         #expect(table.session(bare: bob, resource: "phone")?.address == address(2))
@@ -119,7 +119,7 @@ private func online(_ table: inout SessionTable, _ bare: String, _ resource: Str
     @Test func lateCloseOfAReplacedSessionIsIgnored() {
         var table = SessionTable()
         _ = table.open(bare: alice, resource: "phone", address: address(1))
-        let opened = table.open(bare: alice, resource: "phone", address: address(2))
+        let opened = table.open(bare: alice, resource: "phone", address: address(2))!
         #expect(opened.replaced?.address == address(1))
 
         // The old stream closes after being killed with conflict: the new one must survive.

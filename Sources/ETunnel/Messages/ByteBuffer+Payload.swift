@@ -20,12 +20,34 @@ extension String {
 /// so a peer that sends a short or corrupt payload gets an error that says where it broke.
 extension ByteBuffer {
     /// A string as u16 length + UTF-8 bytes. Callers bound what peers send (names, roster
-    /// groups, …) well below 64 KiB; a longer string is cut at a scalar boundary rather than
-    /// trapping, because a node must not die of one oversized field.
+    /// groups, …) well below 64 KiB; a longer string is refused with `frameTooLarge` (never
+    /// cut silently, never a trap: a node must not die of one oversized field). Text that may
+    /// be shortened (error messages) is capped by its writer with `cappedUTF8`.
     @discardableResult
-    public mutating func writeShortString(_ string: String) -> Int {
-        let fitted = string.utf8.count <= Int(UInt16.max) ? string : string.cappedUTF8(Int(UInt16.max))
-        return self.writeInteger(UInt16(fitted.utf8.count)) + self.writeString(fitted)
+    public mutating func writeShortString(_ string: String, field: StaticString = "string") throws(ETunnelError) -> Int {
+        let length = try self.writeCount(string.utf8.count, as: UInt16.self, field: field)
+        return length + self.writeString(string)
+    }
+
+    /// A string cut to at most `maxBytes` (≤ 65,535) of UTF-8 at a scalar boundary, as u16 length
+    /// + bytes: for text that may be shortened (error messages) or is validated shorter (node
+    /// names), so its writer cannot fail.
+    @discardableResult
+    public mutating func writeCappedString(_ string: String, maxBytes: Int) -> Int {
+        let fitted = string.cappedUTF8(min(maxBytes, Int(UInt16.max)))
+        return self.writeInteger(UInt16(truncatingIfNeeded: fitted.utf8.count)) + self.writeString(fitted)
+    }
+
+    /// Writes a count or a length in a field of `type`; a value that does not fit is refused
+    /// with a typed error instead of trapping (`UInt8(300)` would kill the process). Every
+    /// count and length of every payload goes through here.
+    @inlinable
+    @discardableResult
+    public mutating func writeCount<T: FixedWidthInteger & UnsignedInteger>(_ count: Int, as type: T.Type, field: StaticString) throws(ETunnelError) -> Int {
+        guard let value = T(exactly: count) else {
+            throw ETunnelError(.frameTooLarge, "\(field): \(count) does not fit in \(MemoryLayout<T>.size * 8) bits (at most \(T.max))")
+        }
+        return self.writeInteger(value)
     }
 
     public mutating func readShortString(field: StaticString) throws(ETunnelError) -> String {
@@ -61,15 +83,20 @@ extension ByteBuffer {
 /// A payload type with a hand-written wire format. Each type's format is versioned by the
 /// eTunnel protocol version plus append-only fields: a reader ignores trailing bytes it does
 /// not know, so a newer peer may add fields at the end without breaking an older one.
-public protocol ETunnelMessage: Sendable {
+///
+/// A type whose counts and lengths all fit their fields by construction (fixed sizes, capped
+/// text) has a non-throwing `encode`, and `EncodeError` is then inferred as `Never`; every
+/// other type throws `frameTooLarge` for a value that does not fit, never traps.
+public protocol ETunnelMessage<EncodeError>: Sendable {
+    associatedtype EncodeError: Error = ETunnelError
     init(from buffer: inout ByteBuffer) throws(ETunnelError)
-    func encode(into buffer: inout ByteBuffer)
+    func encode(into buffer: inout ByteBuffer) throws(EncodeError)
 }
 
 extension ETunnelMessage {
-    public func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+    public func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator()) throws(EncodeError) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 64)
-        self.encode(into: &buffer)
+        try self.encode(into: &buffer)
         return buffer
     }
 

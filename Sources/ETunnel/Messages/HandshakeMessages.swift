@@ -41,12 +41,12 @@ extension Handshake.Hello: ETunnelMessage {
         guard Handshake.isValidNodeName(nodeName) else { throw ETunnelError(.badPayload, "hello.nodeName: 1 to \(Handshake.maxNodeNameBytes) bytes, no control characters") }
     }
 
-    func encode(into buffer: inout ByteBuffer) {
+    func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
         buffer.writeInteger(minVersion)
         buffer.writeInteger(maxVersion)
         buffer.writeBytes(nonce)
         buffer.writeInteger(receiveWindow)
-        buffer.writeShortString(nodeName)
+        try buffer.writeShortString(nodeName, field: "nodeName")
     }
 }
 
@@ -59,11 +59,11 @@ extension Handshake.Challenge: ETunnelMessage {
         guard Handshake.isValidNodeName(nodeName) else { throw ETunnelError(.badPayload, "challenge.nodeName: 1 to \(Handshake.maxNodeNameBytes) bytes, no control characters") }
     }
 
-    func encode(into buffer: inout ByteBuffer) {
+    func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
         buffer.writeBytes(nonce)
         buffer.writeBytes(proof)
         buffer.writeInteger(receiveWindow)
-        buffer.writeShortString(nodeName)
+        try buffer.writeShortString(nodeName, field: "nodeName")
     }
 }
 
@@ -92,6 +92,6 @@ struct ErrorPayload: ETunnelMessage {
     func encode(into buffer: inout ByteBuffer) {
         buffer.writeInteger(error.code.rawValue)
         // Messages are for humans; cap them in bytes so an error frame can never be oversized.
-        buffer.writeShortString(error.message.cappedUTF8(1024))
+        buffer.writeCappedString(error.message, maxBytes: 1024)
     }
 }

@@ -69,7 +69,8 @@ struct HandshakeStateMachine {
         let hello = Handshake.Hello(
             minVersion: Frame.version, maxVersion: Frame.version, nonce: nonce,
             receiveWindow: receiveWindow, nodeName: localName)
-        return .send(.hello, hello.encoded())
+        guard let payload = try? hello.encoded() else { return failed("this node's name does not fit a HELLO") }
+        return .send(.hello, payload)
     }
 
     /// Feeds one received frame; `nonce` supplies fresh randomness when the server needs it.
@@ -84,7 +85,8 @@ struct HandshakeStateMachine {
             let proof = Self.proof(key: key, label: "server", hello.nonce, serverNonce, localName, hello.nodeName, windows: (hello.receiveWindow, receiveWindow))
             state = .serverAwaitingAuth(clientNonce: hello.nonce, serverNonce: serverNonce, peerName: hello.nodeName, peerWindow: hello.receiveWindow)
             let challenge = Handshake.Challenge(nonce: serverNonce, proof: proof, receiveWindow: receiveWindow, nodeName: localName)
-            return .send(.challenge, challenge.encoded())
+            guard let payload = try? challenge.encoded() else { return failed("this node's name does not fit a CHALLENGE") }
+            return .send(.challenge, payload)
 
         case let (.clientAwaitingChallenge(clientNonce), .challenge):
             guard let challenge = decode(Handshake.Challenge.self, frame.payload) else { return failed("malformed CHALLENGE") }

@@ -1,3 +1,4 @@
+import MMGSShared
 import NIOSSL
 import XMPPCore
 
@@ -26,6 +27,13 @@ public struct C2SConfiguration: Sendable {
     /// freed and rebuilt for nearly every message), short enough that an idle stream is small
     /// within seconds.
     public var idleRelease: Duration = .seconds(5)
+
+    /// Stanza rate per stream and the failed-login back-off (the cluster file's `"limits"`).
+    public var serviceLimits = ServiceLimits()
+    /// Stanzas of one stream waiting for their router: at this many the stream stops reading
+    /// the device, and reads again once the queue is down to half (back-pressure reaches the
+    /// device through TCP instead of piling up here).
+    public var maxPendingWork = 64
 
     public init(domain: String) { self.domain = domain }
 }

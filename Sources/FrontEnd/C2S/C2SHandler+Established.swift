@@ -63,8 +63,22 @@ extension C2SHandler {
                 addressed.setAttribute("to", to: session.bareJID)
                 header.to = JID(session.bareJID)
             }
-            route(addressed, header: header, kind: .message, context: context)
+            route(addressed, header: header, kind: .message, context: context, carbonEligible: Self.carbonEligible(element, type: type))
         }
+    }
+
+    /// XEP-0280 §6: chat messages, and normal ones with a body, are copied; not those marked
+    /// `<private/>` or `<no-copy/>` (XEP-0334), and never a carbon itself.
+    static func carbonEligible(_ message: XMLElement, type: String?) -> Bool {
+        let hasBody = message.child("body", namespace: XMLNamespace.jabberClient) != nil
+        guard type == "chat" || ((type == nil || type == "normal") && hasBody) else { return false }
+        for child in message.elements {
+            switch (child.namespace, child.name) {
+            case (StanzaRendering.carbonsNS, _), (StanzaRendering.hintsNS, "no-copy"): return false
+            default: continue
+            }
+        }
+        return true
     }
 
     /// Stream management and client state indication elements.
@@ -101,7 +115,7 @@ extension C2SHandler {
         return buffer
     }
 
-    private func route(_ element: XMLElement, header: StanzaHeader, kind: RoutedStanza.Kind, context: ChannelHandlerContext) {
+    private func route(_ element: XMLElement, header: StanzaHeader, kind: RoutedStanza.Kind, context: ChannelHandlerContext, carbonEligible: Bool = false) {
         guard let to = header.to, let session else { return }
         guard to.domain == domain else {
             reply(to: element, StanzaError(.remoteServerNotFound, text: "\(to.domain) is not reachable from this service"), context: context)
@@ -112,7 +126,7 @@ extension C2SHandler {
             return
         }
         let routed = RoutedStanza(kind: kind, type: header.type, to: to.description, from: "\(session.bareJID)/\(session.resource)",
-                                  id: header.id, sender: session.address, stanza: serialize(element, context: context))
+                                  id: header.id, sender: session.address, stanza: serialize(element, context: context), carbonEligible: carbonEligible)
         enqueue(.route(routed))
     }
 
@@ -126,10 +140,12 @@ extension C2SHandler {
             write(StanzaRendering.iqResult(id: id, to: nil, from: nil), context: context)
         case (StanzaRendering.discoInfoNS, "query", "get"):
             let features = [StanzaRendering.discoInfoNS, StanzaRendering.discoItemsNS, StanzaRendering.pingNS, StanzaRendering.rosterNS,
-                            "msgoffline", StanzaRendering.delayNS]
+                            "msgoffline", StanzaRendering.delayNS, StanzaRendering.carbonsNS]
             write(StanzaRendering.iqResult(id: id, to: nil, from: domain, payload: StanzaRendering.discoInfo(features: features)), context: context)
         case (StanzaRendering.discoItemsNS, "query", "get"):
             write(StanzaRendering.iqResult(id: id, to: nil, from: domain, payload: XMLElement(name: "query", namespace: StanzaRendering.discoItemsNS)), context: context)
+        case (StanzaRendering.carbonsNS, "enable", "set"), (StanzaRendering.carbonsNS, "disable", "set"):
+            enqueue(.carbons(id: id, enabled: payload.name == "enable"))
         case (StanzaRendering.rosterNS, "query", "get"):
             enqueue(.rosterGet(id: id))
         case (StanzaRendering.rosterNS, "query", "set"):
@@ -180,18 +196,31 @@ struct C2SWorker: Sendable {
                     if let element = StanzaRendering.parseStanza(stanza.stanza), stanza.type != "error" {
                         handle.writeStanza(StanzaError(.remoteServerTimeout, text: "the router did not answer").reply(to: element, by: domain))
                     }
+                    return done()
+                }
+                // Sent carbons (XEP-0280 §7), only when another session of the account wants them.
+                guard stanza.carbonEligible, handle.carbonPeers else { return done() }
+                routers.call(RoutingMethods.carbonsSent, owner: session.bareJID, CarbonsSent(session: session, stanza: stanza.stanza), timeout: .seconds(5)) { _ in
+                    done()
+                }
+            }
+        case .carbons(let id, let enabled):
+            routers.call(RoutingMethods.carbonsSet, owner: session.bareJID, CarbonsSet(session: session, enabled: enabled), timeout: .seconds(5)) { result in
+                switch result {
+                case .success: handle.writeStanza(StanzaRendering.iqResult(id: id, to: full, from: nil))
+                case .failure(let error): handle.writeStanza(Self.errorIQ(id: id, to: full, StanzaError(.internalServerError, text: "\(error)")))
                 }
                 done()
             }
         case .presence(let update):
-            routers.call(RoutingMethods.presence, owner: session.bareJID, update.encoded(), timeout: .seconds(10)) { result in
+            routers.call(RoutingMethods.presence, owner: session.bareJID, update, timeout: .seconds(10)) { result in
                 if case .failure(let error) = result {
                     logger.warning("presence update failed", metadata: ["session": "\(full)", "error": "\(error)"])
                 }
                 done()
             }
         case .rosterGet(let id):
-            routers.call(RoutingMethods.rosterGet, owner: session.bareJID, JIDMessage(jid: session.bareJID).encoded(), timeout: .seconds(5)) { result in
+            routers.call(RoutingMethods.rosterGet, owner: session.bareJID, JIDMessage(jid: session.bareJID), timeout: .seconds(5)) { result in
                 if case .success(let answer) = result, let items = try? RosterItems.decode(answer) {
                     handle.writeStanza(StanzaRendering.iqResult(id: id, to: full, from: nil, payload: StanzaRendering.rosterQuery(items.items)))
                 } else {
@@ -200,12 +229,15 @@ struct C2SWorker: Sendable {
                 done()
             }
         case .rosterSet(let id, let request):
-            routers.call(RoutingMethods.rosterSet, owner: request.owner, request.encoded(), timeout: .seconds(10)) { result in
+            routers.call(RoutingMethods.rosterSet, owner: request.owner, request, timeout: .seconds(10)) { result in
                 switch result {
                 case .success:
                     handle.writeStanza(StanzaRendering.iqResult(id: id, to: full, from: nil))
                 case .failure(let error) where error.message == "item-not-found":
                     handle.writeStanza(Self.errorIQ(id: id, to: full, StanzaError(.itemNotFound)))
+                case .failure(let error) where error.message.hasPrefix("roster-full"):
+                    // RFC 6121 §2.3.3: a server may bound rosters; the set is refused as a whole.
+                    handle.writeStanza(Self.errorIQ(id: id, to: full, StanzaError(.notAllowed, text: "the roster is full; remove an item first")))
                 case .failure(let error):
                     handle.writeStanza(Self.errorIQ(id: id, to: full, StanzaError(.internalServerError, text: "\(error)")))
                 }

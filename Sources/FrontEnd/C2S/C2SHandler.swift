@@ -1,6 +1,7 @@
 import ETunnel
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOSSL
 import StanzaRouting
@@ -55,14 +56,28 @@ final class C2SHandler: ChannelInboundHandler, IdleReleasable {
         case presence(PresenceUpdate)
         case rosterGet(id: String?)
         case rosterSet(id: String?, RosterSet)
+        case carbons(id: String?, enabled: Bool)
     }
+
+    /// Stanza rate (see `ServiceLimits.stanzaRate`) and its wake-up while the stream waits.
+    private var bucket: TokenBucket
+    private var rateTimer: Scheduled<Void>?
+    /// Reading from the device is paused (the work queue or the rate said so).
+    private var readPaused = false
+    private var channelContext: ChannelHandlerContext?
+    private let throttle: AuthThrottle?
+    private static let authFailures = Counter(label: "mmgs_auth_failures_total")
+    private static let authDelayed = Counter(label: "mmgs_auth_failures_delayed_total")
 
     private let sweeper: C2SIdleSweeper?
     /// When the connection last read anything (the idle sweeper looks at it).
     private(set) var lastRead = NIODeadline.now()
 
-    init(configuration: C2SConfiguration, routers: RouterClient, path: MessagePath, registry: C2SRegistry, frontend: String, logger: Logger, sweeper: C2SIdleSweeper? = nil) {
+    init(configuration: C2SConfiguration, routers: RouterClient, path: MessagePath, registry: C2SRegistry, frontend: String, logger: Logger,
+         sweeper: C2SIdleSweeper? = nil, throttle: AuthThrottle? = nil) {
         self.sweeper = sweeper
+        self.throttle = throttle
+        self.bucket = TokenBucket(rate: configuration.serviceLimits.stanzaRate, burst: configuration.serviceLimits.stanzaBurst, now: .now())
         self.configuration = configuration
         self.routers = routers
         self.path = path
@@ -81,6 +96,7 @@ final class C2SHandler: ChannelInboundHandler, IdleReleasable {
         let handle = C2SStreamHandle(stream: stream, channel: context.channel)
         self.handle = handle
         self.eventLoop = context.eventLoop
+        self.channelContext = context
         registry.add(handle)
         sweeper?.add(self)
         negotiationTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(configuration.negotiationTimeout.nanoseconds)) {
@@ -93,6 +109,9 @@ final class C2SHandler: ChannelInboundHandler, IdleReleasable {
     func channelInactive(context: ChannelHandlerContext) {
         phase = .closed
         negotiationTimer?.cancel()
+        rateTimer?.cancel()
+        rateTimer = nil
+        channelContext = nil
         sweeper?.remove(self)
         if let handle {
             let reaper = C2SReaper(routers: routers, registry: registry, domain: domain, logger: logger)
@@ -134,15 +153,42 @@ final class C2SHandler: ChannelInboundHandler, IdleReleasable {
 
     /// Handles queued events until one needs an answer from a router.
     private func drain(context: ChannelHandlerContext) {
-        while !busy, nextEvent < events.count {
+        while !busy, rateTimer == nil, nextEvent < events.count, pendingWork.count < configuration.maxPendingWork {
             if case .closed = phase { break }
             let event = events[nextEvent]
+            if case .established = phase, case .stanza = event, let wait = bucket.take(now: .now()) {
+                waitForRate(wait, context: context)
+                break
+            }
             nextEvent += 1
             handle(event, context: context)
         }
         if nextEvent >= events.count || { if case .closed = phase { return true } else { return false } }() {
             events.removeAll(keepingCapacity: events.count < 256)
             nextEvent = 0
+        }
+        updateReading(context: context)
+    }
+
+    // MARK: Back-pressure
+
+    /// Reads from the device only while everything it sent so far is handled or queued within
+    /// bounds: parsed events wait while a router call is out, stanzas wait for their router
+    /// (`maxPendingWork`) and for the rate. Paused, the socket buffer fills and TCP slows the
+    /// device; memory per stream stays at one read's worth of events plus the work queue.
+    private func updateReading(context: ChannelHandlerContext) {
+        if case .closed = phase { return }
+        let caughtUp = nextEvent >= events.count && rateTimer == nil && pendingWork.count <= configuration.maxPendingWork / 2
+        if readPaused == caughtUp {
+            readPaused = !caughtUp
+            context.channel.setOption(ChannelOptions.autoRead, value: caughtUp).whenFailure { _ in }
+        }
+    }
+
+    private func waitForRate(_ wait: TimeAmount, context: ChannelHandlerContext) {
+        rateTimer = context.eventLoop.assumeIsolated().scheduleTask(in: wait) {
+            self.rateTimer = nil
+            self.drain(context: context)
         }
     }
 
@@ -302,19 +348,21 @@ final class C2SHandler: ChannelInboundHandler, IdleReleasable {
                 return
             }
             let bare = "\(username.lowercased())@\(domain)"
-            perform(context: context, { [routers] in try await routers.credentials(bare) }) { result in
+            let decoy = decoySecret
+            perform(context: context, { [routers] in
+                let answer = try await routers.credentials(bare)
+                let stored = answer.credentials.compactMap { try? SCRAMCredentials(decoding: Array($0.readableBytesView)) }
+                // An unknown account gets decoy credentials: the same challenge, the same failure.
+                let credentials = stored.first { $0.algorithm == algorithm }
+                    ?? SCRAMServer.decoyCredentials(for: username, algorithm: algorithm, secret: decoy)
+                return (answer.status, credentials)
+            }) { result in
                 switch result {
                 case .failure(let error):
-                    self.saslFailed(SASLError(.temporaryAuthFailure, "the account service is unavailable (\(error))"), context: context)
-                case .success(let answer):
-                    if answer.status == .disabled {
-                        self.saslFailed(SASLError(.accountDisabled, "this device is disabled"), context: context)
-                        return
-                    }
-                    let stored = answer.credentials.compactMap { try? SCRAMCredentials(decoding: Array($0.readableBytesView)) }
-                    let credentials = stored.first { $0.algorithm == algorithm }
-                        ?? SCRAMServer.decoyCredentials(for: username, algorithm: algorithm,
-                                                        secret: self.configuration.decoySecret.isEmpty ? nil : self.configuration.decoySecret)
+                    self.saslFailed(SASLError(.temporaryAuthFailure, "the account service is unavailable (\(error))"), context: context, counted: false)
+                case .success((.disabled, _)):
+                    self.saslFailed(SASLError(.accountDisabled, "this device is disabled"), context: context)
+                case .success((_, let credentials)):
                     let challenge = scram.serverFirst(credentials: credentials)
                     self.phase = .authenticatingSCRAM(scram)
                     self.pendingUser = bare
@@ -335,25 +383,36 @@ final class C2SHandler: ChannelInboundHandler, IdleReleasable {
                 return
             }
             let password = parsed.password
-            perform(context: context, { [routers] in try await routers.credentials(bare) }) { result in
+            let username = parsed.authcid
+            let decoy = decoySecret
+            // The PBKDF2 runs off the event loop (a login storm must not stall the loop's other
+            // streams), and for an unknown account too, on decoy credentials: known or not, a
+            // wrong password costs the same time (SCRAMCredentials.verifies).
+            perform(context: context, { [routers] in
+                let answer = try await routers.credentials(bare)
+                let stored = answer.credentials.compactMap { try? SCRAMCredentials(decoding: Array($0.readableBytesView)) }
+                let known = stored.first { $0.algorithm == .sha256 } ?? stored.first
+                let credentials = known ?? SCRAMServer.decoyCredentials(for: username, algorithm: .sha256, secret: decoy)
+                let verified = credentials.verifies(plainPassword: password)
+                return (answer.status, verified && known != nil)
+            }) { result in
                 switch result {
                 case .failure(let error):
-                    self.saslFailed(SASLError(.temporaryAuthFailure, "the account service is unavailable (\(error))"), context: context)
-                case .success(let answer) where answer.status == .disabled:
+                    self.saslFailed(SASLError(.temporaryAuthFailure, "the account service is unavailable (\(error))"), context: context, counted: false)
+                case .success((.disabled, _)):
                     self.saslFailed(SASLError(.accountDisabled, "this device is disabled"), context: context)
-                case .success(let answer):
-                    let stored = answer.credentials.compactMap { try? SCRAMCredentials(decoding: Array($0.readableBytesView)) }
-                    if answer.status == .enabled, let credentials = stored.first, credentials.verifies(plainPassword: password) {
-                        self.saslSucceeded(user: bare, additional: nil, context: context)
-                    } else {
-                        self.saslFailed(SASLError(.notAuthorized, "wrong device id or password"), context: context)
-                    }
+                case .success((.enabled, true)):
+                    self.saslSucceeded(user: bare, additional: nil, context: context)
+                case .success:
+                    self.saslFailed(SASLError(.notAuthorized, "wrong device id or password"), context: context, account: bare)
                 }
             }
         } else {
             saslFailed(SASLError(.invalidMechanism, "offered: \(offeredMechanisms.joined(separator: ", "))"), context: context)
         }
     }
+
+    private var decoySecret: [UInt8]? { configuration.decoySecret.isEmpty ? nil : configuration.decoySecret }
 
     private var pendingUser: String?
 
@@ -380,12 +439,13 @@ final class C2SHandler: ChannelInboundHandler, IdleReleasable {
             }
             saslSucceeded(user: pendingUser ?? "", additional: final, context: context)
         } catch {
-            saslFailed(error, context: context)
+            saslFailed(error, context: context, account: pendingUser)
         }
     }
 
     private func saslSucceeded(user: String, additional: [UInt8]?, context: ChannelHandlerContext) {
         authenticatedUser = user
+        throttle?.succeeded(account: user)
         let text = additional.map { SASLBase64.encodeElementText($0) } ?? ""
         write("<success xmlns='\(StanzaRendering.saslNS)'>\(text)</success>", context: context)
         parser.reset()
@@ -395,12 +455,33 @@ final class C2SHandler: ChannelInboundHandler, IdleReleasable {
         logger.debug("authenticated", metadata: ["stream": "\(stream)", "user": "\(user)"])
     }
 
-    private func saslFailed(_ error: SASLError, context: ChannelHandlerContext) {
-        authFailures += 1
-        write(StanzaRendering.saslFailure(error), context: context)
+    /// Answers a failed exchange with `<failure/>`. A wrong password (`account` given) is
+    /// counted per account and per source address, and its answer waits the back-off
+    /// (`FailureBackoff`): the stream reads nothing meanwhile, so guesses cannot queue up.
+    /// `counted: false` for failures that are the service's, not the client's.
+    private func saslFailed(_ error: SASLError, context: ChannelHandlerContext, account: String? = nil, counted: Bool = true) {
+        if counted {
+            authFailures += 1
+            Self.authFailures.increment()
+        }
         phase = .negotiating
-        if authFailures >= configuration.maxAuthFailures {
-            fail(context: context, StreamError(.policyViolation, text: "too many failed authentication attempts"))
+        let answer = {
+            self.write(StanzaRendering.saslFailure(error), context: context)
+            if self.authFailures >= self.configuration.maxAuthFailures {
+                self.fail(context: context, StreamError(.policyViolation, text: "too many failed authentication attempts"))
+            }
+        }
+        let address = context.channel.remoteAddress?.ipAddress
+        guard let account, let throttle else { return answer() }
+        let wait = throttle.failed(account: account, address: address)
+        guard wait > .zero else { return answer() }
+        Self.authDelayed.increment()
+        busy = true
+        context.eventLoop.assumeIsolated().scheduleTask(in: wait) {
+            self.busy = false
+            if case .closed = self.phase { return }
+            answer()
+            self.drain(context: context)
         }
     }
 
@@ -430,8 +511,17 @@ final class C2SHandler: ChannelInboundHandler, IdleReleasable {
         }
         guard let user = authenticatedUser else { return }
         let request = SessionOpen(bareJID: user, resource: resource, address: SessionAddress(frontend: frontend, stream: stream))
-        perform(context: context, { [routers] in try await routers.openSession(request) }) { result in
+        // A device that goes away while its bind is with the router would leave the router a
+        // session no stream serves (nothing else closes it: the stream never learnt its session).
+        let closeOrphan: @Sendable (Result<SessionRef, any Error>) -> Void = { [routers] result in
+            guard case .success(let ref) = result else { return }
+            Task { _ = await routers.closeSession(ref) }
+        }
+        perform(context: context, { [routers] in try await routers.openSession(request) }, ifClosed: closeOrphan) { result in
             switch result {
+            case .failure(let error as ETunnelError) where error.message.hasPrefix("resource-constraint"):
+                // RFC 6120 §7.6.2.1: the account has as many resources bound as it may.
+                self.reply(to: element, StanzaError(.resourceConstraint, text: "too many resources are bound to this account; close one first"), context: context)
             case .failure(let error):
                 self.reply(to: element, StanzaError(.notAllowed, text: "\(error)"), context: context)
             case .success(let ref):
@@ -458,7 +548,8 @@ final class C2SHandler: ChannelInboundHandler, IdleReleasable {
         let failed = "<failed xmlns='\(StanzaRendering.smNS)'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"
         guard let user = authenticatedUser, let previd = element.attribute("previd"), let previous = UInt64(previd, radix: 16),
               let h = element.attribute("h").flatMap({ UInt32($0) }), let old = registry.handle(previous), old !== handle,
-              let result = old.resume(on: context.channel, user: user, acknowledged: h) else {
+              let result = old.resume(on: context.channel, user: user, acknowledged: h,
+                                      resumed: { "<resumed xmlns='\(StanzaRendering.smNS)' previd='\(previd)' h='\($0)'/>" }) else {
             write(failed, context: context)
             return
         }
@@ -469,21 +560,17 @@ final class C2SHandler: ChannelInboundHandler, IdleReleasable {
         phase = .established
         negotiationTimer?.cancel()
         startOrderedWork(context: context)
-        var out = context.channel.allocator.buffer(capacity: 256)
-        out.writeString("<resumed xmlns='\(StanzaRendering.smNS)' previd='\(previd)' h='\(result.handled)'/>")
-        for stanza in result.resend {
-            var bytes = stanza
-            out.writeBuffer(&bytes)
-        }
-        context.writeAndFlush(Self.wrapOutboundOut(out), promise: nil)
-        logger.debug("stream resumed", metadata: ["stream": "\(previous)", "resent": "\(result.resend.count)"])
+        logger.debug("stream resumed", metadata: ["stream": "\(previous)", "resent": "\(result.resent)"])
     }
 
     // MARK: Async plumbing
 
     /// Runs `work` off the event loop and continues with its result on the loop; events that
     /// arrive meanwhile wait (the stream is processed strictly in order).
-    private func perform<T: Sendable>(context: ChannelHandlerContext, _ work: @escaping @Sendable () async throws -> T, then: @escaping (Result<T, any Error>) -> Void) {
+    /// `ifClosed` gets the result instead when the stream closed meanwhile (to undo what the
+    /// work did on a router).
+    private func perform<T: Sendable>(context: ChannelHandlerContext, _ work: @escaping @Sendable () async throws -> T,
+                                      ifClosed: (@Sendable (Result<T, any Error>) -> Void)? = nil, then: @escaping (Result<T, any Error>) -> Void) {
         busy = true
         let loop = context.eventLoop
         let continuation = NIOLoopBound((self, context, then), eventLoop: loop)
@@ -493,7 +580,10 @@ final class C2SHandler: ChannelInboundHandler, IdleReleasable {
             loop.execute {
                 let (handler, context, then) = continuation.value
                 handler.busy = false
-                if case .closed = handler.phase { return }
+                if case .closed = handler.phase {
+                    ifClosed?(result)
+                    return
+                }
                 then(result)
                 handler.drain(context: context)
             }
@@ -523,8 +613,11 @@ final class C2SHandler: ChannelInboundHandler, IdleReleasable {
             // Always through the loop's queue: a failing call completes at once, and a long
             // queue must not recurse.
             loop.execute {
-                me.value.workInFlight = false
-                me.value.pumpWork()
+                let handler = me.value
+                handler.workInFlight = false
+                handler.pumpWork()
+                // The queue shrank: events held back by it may go on, and reading resume.
+                if let context = handler.channelContext { handler.drain(context: context) }
             }
         }
     }

@@ -25,7 +25,10 @@ struct C2SReaper: Sendable {
         let unacked = handle.finish()
         registry.remove(handle.stream)
         guard let session = handle.session else { return }
-        await routers.closeSession(session)
+        if await !routers.closeSession(session) {
+            logger.warning("session close not acknowledged after every retry; its router reaps it at the next delivery",
+                           metadata: ["session": "\(session.bareJID)/\(session.resource)"])
+        }
         for bytes in unacked {
             guard let element = StanzaRendering.parseStanza(bytes), element.name == "message" else { continue }
             let type = element.attribute("type")

@@ -14,9 +14,12 @@ final class C2SServer: Sendable {
     let registry = C2SRegistry()
     let context: NodeContext
     let path: MessagePath
+    /// Failed-login back-off, shared by every stream of this front-end.
+    let throttle: AuthThrottle
 
     init(configuration: C2SConfiguration, context: NodeContext) {
         self.configuration = configuration
+        self.throttle = AuthThrottle(FailureBackoff(configuration.serviceLimits))
         self.context = context
         self.path = MessagePath(routers: RouterClient(context: context), registry: registry, name: context.name,
                                 useLeases: context.configuration.deliveryLeases)
@@ -70,6 +73,9 @@ final class C2SServer: Sendable {
             guard let original = StanzaRendering.parseStanza(delivery.payload) else { return true }
             let condition = delivery.condition.flatMap(StanzaErrorCondition.init(rawValue:)) ?? .serviceUnavailable
             handle.writeStanza(StanzaError(condition).reply(to: original, by: nil))
+        case .carbonPeers:
+            var payload = delivery.payload
+            handle.carbonPeers = payload.readInteger(as: UInt8.self) == 1
         case .rosterPush:
             guard let item = try? RosterItem.decode(delivery.payload) else { return true }
             let to = handle.session.map { "\($0.bareJID)/\($0.resource)" } ?? ""
@@ -86,6 +92,7 @@ final class C2SServer: Sendable {
         let frontend = context.name
         let logger = context.logger
         let sweepers = C2SIdleSweepers(idleAfter: configuration.idleRelease)
+        let throttle = self.throttle
         return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -97,7 +104,7 @@ final class C2SServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
                         C2SHandler(configuration: configuration, routers: routers, path: path, registry: registry, frontend: frontend, logger: logger,
-                               sweeper: sweepers.sweeper(for: channel.eventLoop)))
+                               sweeper: sweepers.sweeper(for: channel.eventLoop), throttle: throttle))
                 }
             }
             .bind(host: host, port: port)

@@ -19,6 +19,8 @@ enum StanzaRendering {
     static let delayNS = "urn:xmpp:delay"
     static let smNS = "urn:xmpp:sm:3"
     static let csiNS = "urn:xmpp:csi:0"
+    static let carbonsNS = "urn:xmpp:carbons:2"
+    static let hintsNS = "urn:xmpp:hints"
 
     static func escape(_ value: String) -> String { value.xmlEscaped }
 

@@ -14,23 +14,25 @@ public enum MembershipMethods {
 extension ByteBuffer {
     /// A member state is a u16-length-prefixed record, so fields can be appended to it later
     /// without breaking readers (they skip what they do not know).
-    mutating func writeMemberState(_ state: MemberState) {
+    mutating func writeMemberState(_ state: MemberState) throws(ETunnelError) {
         let lengthIndex = writerIndex
         writeInteger(UInt16(0))
-        writeShortString(state.info.name)
+        try writeShortString(state.info.name)
         writeInteger(state.info.role.wireValue)
         writeInteger(state.info.generation)
         writeInteger(state.info.uid)
         writeInteger(state.info.pid)
         let endpoints = state.info.endpoints.sorted { $0.key < $1.key }
-        writeInteger(UInt8(endpoints.count))
+        try writeCount(endpoints.count, as: UInt8.self, field: "member.endpoints")
         for (key, value) in endpoints {
-            writeShortString(key)
-            writeShortString(value)
+            try writeShortString(key)
+            try writeShortString(value)
         }
         writeInteger(state.incarnation)
         writeInteger(state.status.rawValue)
-        setInteger(UInt16(writerIndex - lengthIndex - 2), at: lengthIndex)
+        let length = writerIndex - lengthIndex - 2
+        guard let fits = UInt16(exactly: length) else { throw ETunnelError(.frameTooLarge, "member state: \(length) bytes, at most 65,535") }
+        setInteger(fits, at: lengthIndex)
     }
 
     mutating func readMemberState() throws(ETunnelError) -> MemberState {
@@ -61,9 +63,9 @@ extension ByteBuffer {
         return MemberState(info: info, incarnation: incarnation, status: status)
     }
 
-    mutating func writeMemberStates(_ states: [MemberState]) {
-        writeInteger(UInt16(states.count))
-        for state in states { writeMemberState(state) }
+    mutating func writeMemberStates(_ states: [MemberState]) throws(ETunnelError) {
+        try writeCount(states.count, as: UInt16.self, field: "gossip.count")
+        for state in states { try writeMemberState(state) }
     }
 
     mutating func readMemberStates() throws(ETunnelError) -> [MemberState] {
@@ -80,7 +82,7 @@ public struct GossipMessage: ETunnelMessage, Equatable {
     public var gossip: [MemberState]
     public init(gossip: [MemberState]) { self.gossip = gossip }
     public init(from buffer: inout ByteBuffer) throws(ETunnelError) { gossip = try buffer.readMemberStates() }
-    public func encode(into buffer: inout ByteBuffer) { buffer.writeMemberStates(gossip) }
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) { try buffer.writeMemberStates(gossip) }
 }
 
 /// "Please ping `target` for me within `timeoutMillis`."
@@ -101,10 +103,10 @@ public struct PingRequestMessage: ETunnelMessage, Equatable {
         gossip = try buffer.readMemberStates()
     }
 
-    public func encode(into buffer: inout ByteBuffer) {
-        buffer.writeMemberState(target)
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
+        try buffer.writeMemberState(target)
         buffer.writeInteger(timeoutMillis)
-        buffer.writeMemberStates(gossip)
+        try buffer.writeMemberStates(gossip)
     }
 }
 
@@ -122,9 +124,9 @@ public struct PingRequestAnswer: ETunnelMessage, Equatable {
         gossip = try buffer.readMemberStates()
     }
 
-    public func encode(into buffer: inout ByteBuffer) {
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
         buffer.writeInteger(UInt8(reached ? 1 : 0))
-        buffer.writeMemberStates(gossip)
+        try buffer.writeMemberStates(gossip)
     }
 }
 
@@ -144,10 +146,10 @@ public struct JoinAnswer: ETunnelMessage, Equatable {
         view = hasView != 0 ? try ClusterView(from: &buffer) : nil
     }
 
-    public func encode(into buffer: inout ByteBuffer) {
-        buffer.writeMemberStates(members)
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
+        try buffer.writeMemberStates(members)
         buffer.writeInteger(UInt8(view == nil ? 0 : 1))
-        view?.encode(into: &buffer)
+        try view?.encode(into: &buffer)
     }
 }
 
@@ -156,5 +158,5 @@ public struct MemberMessage: ETunnelMessage, Equatable {
     public var member: MemberState
     public init(member: MemberState) { self.member = member }
     public init(from buffer: inout ByteBuffer) throws(ETunnelError) { member = try buffer.readMemberState() }
-    public func encode(into buffer: inout ByteBuffer) { buffer.writeMemberState(member) }
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) { try buffer.writeMemberState(member) }
 }

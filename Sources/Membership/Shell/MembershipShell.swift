@@ -262,7 +262,13 @@ public actor MembershipShell {
         }
         guard let view = viewCache.view else { return }
         lastPushAt = clock.now
-        let payload = view.encoded()
+        let payload: ByteBuffer
+        do {
+            payload = try view.encoded()
+        } catch {
+            logger.error("the view cannot be encoded; not pushed", metadata: ["epoch": "\(view.epoch)", "error": "\(error)"])
+            return
+        }
         for member in members where member.name != myself.name && member.status != .down {
             guard let peer = peer(member.info) else { continue }
             workContinuationPush(peer: peer, payload: payload)
@@ -284,11 +290,11 @@ extension MembershipShell {
     public nonisolated func register(into methods: inout ETunnelMethods) {
         methods.register(MembershipMethods.ping, async: { call in
             let message = try GossipMessage.decode(call.payload)
-            return await self.handlePing(message).encoded()
+            return try await self.handlePing(message).encoded()
         })
         methods.register(MembershipMethods.pingRequest, async: { call in
             let message = try PingRequestMessage.decode(call.payload)
-            return await self.handlePingRequest(message).encoded()
+            return try await self.handlePingRequest(message).encoded()
         })
         methods.register(MembershipMethods.join, async: { call in
             let message = try MemberMessage.decode(call.payload)
@@ -296,7 +302,7 @@ extension MembershipShell {
         })
         methods.register(MembershipMethods.viewPush, async: { call in
             let newer = await self.adopt(try ClusterView.decode(call.payload))
-            return newer?.encoded() ?? ByteBuffer()
+            return try newer?.encoded() ?? ByteBuffer()
         })
         methods.register(MembershipMethods.viewGet) { call in
             guard let view = self.viewCache.view else {

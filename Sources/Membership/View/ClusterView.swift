@@ -49,9 +49,9 @@ public struct ClusterView: Sendable, Equatable, ETunnelMessage {
         members = try buffer.readMemberStates()
     }
 
-    public func encode(into buffer: inout ByteBuffer) {
+    public func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
         buffer.writeInteger(epoch)
-        buffer.writeShortString(publisher)
-        buffer.writeMemberStates(members)
+        try buffer.writeShortString(publisher)
+        try buffer.writeMemberStates(members)
     }
 }

@@ -12,7 +12,13 @@ extension CommunityRouter {
         case nil where stanza.to.isEmpty, "unavailable" where stanza.to.isEmpty:
             await broadcast(update, owner: owner, resource: resource)
         case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
-            await outboundSubscription(type: stanza.type!, owner: owner, contact: JIDText.bare(stanza.to))
+            let contact = JIDText.bare(stanza.to)
+            if stanza.type == "subscribe", rosterIsFull(owner, adding: contact) {
+                // RFC 6121 §2.3.3 / §3.1.2: the roster may not grow; the request does not go out.
+                await bounce(stanza, condition: "not-allowed")
+                return
+            }
+            await outboundSubscription(type: stanza.type!, owner: owner, contact: contact)
         case "probe":
             break  // server-generated only (RFC 6121 §4.3)
         default:
@@ -31,11 +37,16 @@ extension CommunityRouter {
         await revokeLeases()
         // Unavailable from a session that never was available goes nowhere (§4.5.2).
         guard available || wasAvailable else { return }
+        // RFC 6121 §4.2.2 / §4.4.2: to each subscriber's bare JID, and to each available resource
+        // of the owner at its full JID, with `to` stamped (RFC 6120 §8.1.1).
         for contact in data.roster.subscribers(of: owner) {
-            await routeToOwner(RoutedStanza(kind: .presence, type: update.stanza.type, to: contact, from: full, id: nil, sender: nil, stanza: update.stanza.stanza))
+            await routeToOwner(RoutedStanza(kind: .presence, type: update.stanza.type, to: contact, from: full, id: nil, sender: nil,
+                                            stanza: StanzaAddressing.addressed(update.stanza.stanza, to: contact)))
         }
-        for other in sessions.availableSessions(of: owner) where other.resource != resource {
-            _ = await deliverStanza(update.stanza.stanza, to: other.address)
+        // Including the resource that sent it (§4.2.2, as Prosody and ejabberd do): a client
+        // learns that its presence took effect.
+        for other in sessions.availableSessions(of: owner) {
+            _ = await deliverStanza(StanzaAddressing.addressed(update.stanza.stanza, to: "\(owner)/\(other.resource)"), to: other.address)
         }
         guard initial else { return }
         // Initial presence: learn the contacts' presence, see the other resources, get the mail.
@@ -43,10 +54,10 @@ extension CommunityRouter {
             await probe(contact: contact, subscriber: full, address: update.session.address)
         }
         for other in sessions.availableSessions(of: owner) where other.resource != resource {
-            if let presence = other.presence { _ = await deliverStanza(presence, to: update.session.address) }
+            if let presence = other.presence { _ = await deliverStanza(StanzaAddressing.addressed(presence, to: full), to: update.session.address) }
         }
         for requester in data.roster.pendingRequests(of: owner) {
-            _ = await deliverStanza(Self.presenceStanza(from: requester, to: owner, type: "subscribe"), to: update.session.address)
+            _ = await deliverStanza(Self.presenceStanza(from: requester, to: full, type: "subscribe"), to: update.session.address)
         }
         if update.priority >= 0 { await flushOffline(owner: owner, to: update.session.address) }
     }
@@ -58,7 +69,7 @@ extension CommunityRouter {
             await routeToOwner(RoutedStanza(kind: .presence, type: "unavailable", to: contact, from: full, id: nil, sender: nil, stanza: stanza))
         }
         for other in sessions.availableSessions(of: owner) {
-            _ = await deliverStanza(Self.presenceStanza(from: full, to: nil, type: "unavailable"), to: other.address)
+            _ = await deliverStanza(Self.presenceStanza(from: full, to: "\(owner)/\(other.resource)", type: "unavailable"), to: other.address)
         }
     }
 
@@ -78,7 +89,7 @@ extension CommunityRouter {
         guard let item = data.roster.item(of: probe.contact, contact: subscriber),
               item.subscription == .from || item.subscription == .both else { return }
         for session in sessions.availableSessions(of: probe.contact) {
-            if let presence = session.presence { _ = await deliverStanza(presence, to: probe.address) }
+            if let presence = session.presence { _ = await deliverStanza(StanzaAddressing.addressed(presence, to: probe.subscriber), to: probe.address) }
         }
     }
 
@@ -101,7 +112,8 @@ extension CommunityRouter {
         if type == "subscribed" {
             for session in sessions.availableSessions(of: owner) {
                 guard let presence = session.presence else { continue }
-                await routeToOwner(RoutedStanza(kind: .presence, type: nil, to: contact, from: "\(owner)/\(session.resource)", id: nil, sender: nil, stanza: presence))
+                await routeToOwner(RoutedStanza(kind: .presence, type: nil, to: contact, from: "\(owner)/\(session.resource)", id: nil, sender: nil,
+                                                stanza: StanzaAddressing.addressed(presence, to: contact)))
             }
         } else if type == "unsubscribed" {
             for session in sessions.availableSessions(of: owner) {
@@ -117,6 +129,13 @@ extension CommunityRouter {
         let from = JIDText.bare(stanza.from)
         switch stanza.type {
         case "subscribe":
+            if data.roster.item(of: owner, contact: from) == nil, data.roster.pendingCount(of: owner) >= limits.maxRosterItems,
+               !data.roster.pendingRequests(of: owner).contains(from) {
+                logger.notice("subscription request refused: the owner's pending requests are at their quota",
+                              metadata: ["owner": "\(owner)", "from": "\(from)", "limit": "\(limits.maxRosterItems)"])
+                await bounce(stanza, condition: "resource-constraint")
+                return
+            }
             let outcome = data.roster.inboundSubscribe(owner: owner, from: from)
             await commit(outcome, owner: owner, contact: from)
             if outcome.autoApprove {
@@ -172,8 +191,16 @@ extension CommunityRouter {
                 await routeToOwner(RoutedStanza(kind: .presence, type: "unsubscribed", to: contact, from: owner, id: nil, sender: nil, stanza: Self.presenceStanza(from: owner, to: contact, type: "unsubscribed")))
             }
         } else {
+            guard !rosterIsFull(owner, adding: contact) else {
+                throw ETunnelError(.refused, "roster-full: a roster holds at most \(limits.maxRosterItems) items")
+            }
             await commit(data.roster.set(owner: owner, item: request.item), owner: owner, contact: contact)
         }
+    }
+
+    /// Whether adding `contact` would take the owner's roster past its quota.
+    func rosterIsFull(_ owner: String, adding contact: String) -> Bool {
+        data.roster.item(of: owner, contact: contact) == nil && data.roster.count(of: owner) >= limits.maxRosterItems
     }
 
     /// Persists roster changes and pushes them to every session of the owner.
@@ -190,8 +217,9 @@ extension CommunityRouter {
             logger.error("could not persist a roster change", metadata: ["owner": "\(owner)", "error": "\(error)"])
         }
         for item in outcome.changed {
+            guard let payload = try? item.encoded() else { continue }  // bounded by the front-end's roster checks
             for session in sessions.sessions(of: owner) {
-                _ = await deliver(session.address, Delivery(stream: session.address.stream, action: .rosterPush, payload: item.encoded()))
+                _ = await deliver(session.address, Delivery(stream: session.address.stream, action: .rosterPush, payload: payload))
             }
         }
     }

@@ -33,15 +33,28 @@ extension CommunityRouter {
             }
         }
         guard stanza.kind == .message else { return onActor() }
-        let (targets, version) = sharedSessions.lease(to: stanza.to, holder: stanza.sender?.frontend)
+        let (targets, version, copies) = sharedSessions.lease(to: stanza.to, holder: stanza.sender?.frontend)
         guard !targets.isEmpty else { return onActor() }
         let fanout = Fanout(count: targets.count)
         for target in targets {
             deliver(target.address, Delivery(stream: target.address.stream, action: .stanza, delayMillis: 0, payload: stanza.stanza)) { delivered in
                 guard let outcome = fanout.finished(delivered: delivered) else { return }
                 if !outcome.any { return onActor() }
-                done(outcome.all ? DeliveryLease(version: version, targets: targets.map(\.address)) : nil)
+                if stanza.carbonEligible, !copies.isEmpty { self.sendCarbons(stanza, to: copies, direction: .received) }
+                done(outcome.all && copies.isEmpty ? DeliveryLease(version: version, targets: targets.map(\.address)) : nil)
             }
+        }
+    }
+
+    /// Message Carbons (XEP-0280 §6–7): a wrapped copy to each of `sessions`, which are the
+    /// account's carbons-enabled sessions that did not take part (the recipients themselves for
+    /// received copies, the sending session for sent copies). Best effort, like the rest of
+    /// carbons: a copy that is not delivered is not kept offline.
+    nonisolated func sendCarbons(_ stanza: RoutedStanza, to sessions: [SessionEntry], direction: StanzaAddressing.CarbonDirection) {
+        let account = direction == .received ? JIDText.bare(stanza.to) : JIDText.bare(stanza.from)
+        for session in sessions {
+            let copy = StanzaAddressing.carbon(stanza.stanza, direction: direction, account: account, to: "\(account)/\(session.resource)")
+            deliver(session.address, Delivery(stream: session.address.stream, action: .stanza, payload: copy)) { _ in }
         }
     }
 
@@ -83,21 +96,27 @@ extension CommunityRouter {
     private func routeMessage(_ stanza: RoutedStanza, bare: String, resource: String?) async {
         let type = stanza.type ?? "normal"
         if let resource, let session = sessions.session(bare: bare, resource: resource) {
-            if await deliverStanza(stanza.stanza, to: session.address) { return }
+            if await deliverStanza(stanza.stanza, to: session.address) {
+                if stanza.carbonEligible { sendCarbons(stanza, to: sessions.carbonCopies(of: bare, excluding: [session.address]), direction: .received) }
+                return
+            }
         }
         if type == "error" { return }
         if resource != nil && type == "groupchat" {
             await bounce(stanza, condition: "service-unavailable")
             return
         }
-        var delivered = false
+        var delivered: [SessionAddress] = []
         for target in sessions.messageTargets(of: bare) where await deliverStanza(stanza.stanza, to: target.address) {
-            delivered = true
+            delivered.append(target.address)
         }
-        guard !delivered else { return }
+        guard delivered.isEmpty else {
+            if stanza.carbonEligible { sendCarbons(stanza, to: sessions.carbonCopies(of: bare, excluding: delivered), direction: .received) }
+            return
+        }
         // §8.5.2.2: chat and normal messages are kept for later; headline and groupchat are not.
         guard type == "chat" || type == "normal" else { return }
-        await storeOffline(owner: bare, stanza: stanza.stanza)
+        await storeOffline(stanza, owner: bare)
     }
 
     private func routeIQ(_ stanza: RoutedStanza, bare: String, resource: String?) async {
@@ -110,13 +129,22 @@ extension CommunityRouter {
         await bounce(stanza, condition: "service-unavailable")
     }
 
-    func storeOffline(owner: String, stanza: ByteBuffer) async {
-        let item = OfflineItem(millis: Self.nowMillis, stanza: stanza)
+    /// Keeps a message for an account with no available resource, up to its quota: beyond it,
+    /// or when the journal refuses it, the sender gets an error (XEP-0160 §3: a full store
+    /// answers `service-unavailable`) instead of the message vanishing.
+    func storeOffline(_ stanza: RoutedStanza, owner: String) async {
+        guard (data.offline[owner]?.count ?? 0) < limits.maxOfflinePerAccount else {
+            logger.notice("offline store full; message refused", metadata: ["owner": "\(owner)", "limit": "\(limits.maxOfflinePerAccount)"])
+            await bounce(stanza, condition: "service-unavailable")
+            return
+        }
+        let item = OfflineItem(millis: Self.nowMillis, stanza: stanza.stanza)
         do {
-            try await persist(.offlineAppend, OfflineRecord(owner: owner, millis: item.millis, stanza: stanza))
+            try await persist(.offlineAppend, OfflineRecord(owner: owner, millis: item.millis, stanza: stanza.stanza))
             data.offline[owner, default: []].append(item)
         } catch {
             logger.error("could not store an offline message", metadata: ["owner": "\(owner)", "error": "\(error)"])
+            await bounce(stanza, condition: "internal-server-error")
         }
     }
 
@@ -155,5 +183,41 @@ extension CommunityRouter {
         if let type { xml += " type='\(escape(type))'" }
         xml += "/>"
         return ByteBuffer(string: xml)
+    }
+}
+
+// MARK: Message Carbons (XEP-0280)
+
+extension CommunityRouter {
+    /// A session enables or disables carbons. The account's sessions learn whether some other
+    /// session of theirs wants carbons (`carbonPeers`) before this answers, so the messages a
+    /// session sends after the enabling IQ's result are copied.
+    func setCarbons(_ request: CarbonsSet) async {
+        let ref = request.session
+        guard sessions.setCarbons(bare: ref.bareJID, resource: ref.resource, address: ref.address, enabled: request.enabled) else { return }
+        await revokeLeases()
+        await pushCarbonPeers(ref.bareJID)
+    }
+
+    /// Tells every session of `bare` whether another session of the account has carbons on.
+    func pushCarbonPeers(_ bare: String) async {
+        let all = sessions.sessions(of: bare)
+        let enabled = all.filter(\.carbons).count
+        for session in all {
+            let others = enabled - (session.carbons ? 1 : 0)
+            var flag = ByteBuffer()
+            flag.writeInteger(UInt8(others > 0 ? 1 : 0))
+            _ = await deliver(session.address, Delivery(stream: session.address.stream, action: .carbonPeers, payload: flag))
+        }
+    }
+
+    /// A message one of our sessions sent: sent carbons to the account's other
+    /// carbons-enabled sessions.
+    nonisolated func carbonsSent(_ sent: CarbonsSent) {
+        let ref = sent.session
+        let copies = sharedSessions.value.carbonCopies(of: ref.bareJID, excluding: [ref.address])
+        guard !copies.isEmpty else { return }
+        let stanza = RoutedStanza(kind: .message, type: "chat", to: "", from: "\(ref.bareJID)/\(ref.resource)", id: nil, sender: nil, stanza: sent.stanza)
+        sendCarbons(stanza, to: copies, direction: .sent)
     }
 }

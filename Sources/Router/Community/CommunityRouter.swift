@@ -22,6 +22,8 @@ public actor CommunityRouter {
         _modify { yield &sharedSessions.value }
     }
     let logger: Logger
+    /// Quotas per account (the cluster file's `"limits"`).
+    let limits: ServiceLimits
     /// Journal appends not yet applied to `data`: a snapshot is only consistent when none is.
     var appendsInFlight = 0
     var recordsSinceSnapshot = 0
@@ -31,6 +33,7 @@ public actor CommunityRouter {
     public init(context: NodeContext, dataDirectory: String) throws {
         self.context = context
         self.logger = context.logger
+        self.limits = context.configuration.limits
         let (store, data) = try RouterStore.open(directory: dataDirectory, logger: context.logger)
         self.store = store
         self.data = data
@@ -55,7 +58,13 @@ public actor CommunityRouter {
         guard appendsInFlight == 0, force ? recordsSinceSnapshot > 0 : recordsSinceSnapshot >= snapshotEvery else { return }
         let sequence = store.journal.statistics.lastSequence
         guard sequence > 0 else { return }
-        let state = data.snapshot()
+        let state: [UInt8]
+        do {
+            state = try data.snapshot()
+        } catch {
+            logger.error("journal snapshot skipped: the state cannot be encoded", metadata: ["error": "\(error)"])
+            return
+        }
         recordsSinceSnapshot = 0
         do {
             try await store.journal.snapshot(state: state, upTo: sequence)
@@ -144,18 +153,30 @@ public actor CommunityRouter {
         guard let device = data.devices[request.bareJID], device.enabled else {
             throw ETunnelError(.refused, "\(request.bareJID) may not log in")
         }
-        let opened = sessions.open(bare: request.bareJID, resource: request.resource, address: request.address)
+        guard let opened = sessions.open(bare: request.bareJID, resource: request.resource, address: request.address,
+                                         maxResources: limits.maxResourcesPerAccount) else {
+            throw ETunnelError(.refused, "resource-constraint: \(request.bareJID) has \(limits.maxResourcesPerAccount) resources bound, the most an account may")
+        }
         await revokeLeases()
         if let replaced = opened.replaced {
             await kill(replaced.address, condition: "conflict", text: "replaced by a new session of the same resource")
         }
+        if sessions.anyCarbons(request.bareJID) { await pushCarbonPeers(request.bareJID) }
         return SessionRef(bareJID: request.bareJID, resource: opened.resource, address: request.address)
     }
 
     func closeSession(_ ref: SessionRef) async {
         guard let entry = sessions.close(bare: ref.bareJID, resource: ref.resource, address: ref.address) else { return }
         await revokeLeases()
+        if entry.carbons { await pushCarbonPeers(ref.bareJID) }
         if entry.available { await broadcastUnavailable(bare: ref.bareJID, resource: ref.resource) }
+    }
+
+    /// A session whose front-end says its stream is gone ends here as a close would end it.
+    func reap(_ address: SessionAddress) async {
+        guard let (bare, entry) = sessions.session(at: address) else { return }
+        logger.info("reaping a session whose stream is gone", metadata: ["session": "\(bare)/\(entry.resource)", "frontend": "\(address.frontend)"])
+        await closeSession(SessionRef(bareJID: bare, resource: entry.resource, address: address))
     }
 
     /// Every session of a front-end that left the view is gone.
@@ -186,6 +207,9 @@ public actor CommunityRouter {
         peer.deliver(delivery, timeout: .seconds(30)) { result in
             switch result {
             case .success(let delivered):
+                // "No such stream" is final: the front-end ended it, and its close may have been
+                // lost (a ghost would win targeting and park messages offline meanwhile).
+                if !delivered { Task { await self.reap(address) } }
                 completion(delivered)
             case .failure(let error):
                 logger.warning("delivery failed", metadata: ["frontend": "\(address.frontend)", "stream": "\(address.stream)", "error": "\(error)"])

@@ -34,9 +34,9 @@ struct JIDPair: ETunnelMessage {
         owner = try buffer.readShortString(field: "pair.owner")
         contact = try buffer.readShortString(field: "pair.contact")
     }
-    func encode(into buffer: inout ByteBuffer) {
-        buffer.writeShortString(owner)
-        buffer.writeShortString(contact)
+    func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
+        try buffer.writeShortString(owner)
+        try buffer.writeShortString(contact)
     }
 }
 
@@ -56,10 +56,10 @@ struct OfflineRecord: ETunnelMessage {
         guard let bytes = buffer.readSlice(length: Int(length)) else { throw ETunnelError(.badPayload, "offline.stanza truncated") }
         stanza = bytes
     }
-    func encode(into buffer: inout ByteBuffer) {
-        buffer.writeShortString(owner)
+    func encode(into buffer: inout ByteBuffer) throws(ETunnelError) {
+        try buffer.writeShortString(owner)
         buffer.writeInteger(millis)
-        buffer.writeInteger(UInt32(stanza.readableBytes))
+        try buffer.writeCount(stanza.readableBytes, as: UInt32.self, field: "offline.stanza")
         var copy = stanza
         buffer.writeBuffer(&copy)
     }
@@ -69,24 +69,24 @@ struct OfflineRecord: ETunnelMessage {
 struct RouterData: Sendable {
     /// The whole state as a snapshot: the records that would rebuild it, each as
     /// `kind u8 | u32 length | payload`. Recovery applies them like journal records.
-    func snapshot() -> [UInt8] {
+    func snapshot() throws(ETunnelError) -> [UInt8] {
         var buffer = ByteBuffer()
-        func add(_ kind: RouterRecord, _ message: some ETunnelMessage) {
+        func add(_ kind: RouterRecord, _ message: some ETunnelMessage<ETunnelError>) throws(ETunnelError) {
             buffer.writeInteger(kind.rawValue)
             let lengthIndex = buffer.writerIndex
             buffer.writeInteger(UInt32(0))
-            message.encode(into: &buffer)
-            buffer.setInteger(UInt32(buffer.writerIndex - lengthIndex - 4), at: lengthIndex)
+            try message.encode(into: &buffer)
+            buffer.setInteger(UInt32(truncatingIfNeeded: buffer.writerIndex - lengthIndex - 4), at: lengthIndex)  // a ByteBuffer holds < 4 GiB
         }
-        for device in devices.values.sorted(by: { $0.bareJID < $1.bareJID }) { add(.devicePut, device) }
+        for device in devices.values.sorted(by: { $0.bareJID < $1.bareJID }) { try add(.devicePut, device) }
         for owner in roster.rosters.keys.sorted() {
-            for item in roster.items(of: owner) { add(.rosterPut, RosterSet(owner: owner, item: item)) }
+            for item in roster.items(of: owner) { try add(.rosterPut, RosterSet(owner: owner, item: item)) }
         }
         for (owner, contacts) in roster.pendingIn.sorted(by: { $0.key < $1.key }) {
-            for contact in contacts.sorted() { add(.pendingAdd, JIDPair(owner: owner, contact: contact)) }
+            for contact in contacts.sorted() { try add(.pendingAdd, JIDPair(owner: owner, contact: contact)) }
         }
         for (owner, items) in offline.sorted(by: { $0.key < $1.key }) {
-            for item in items { add(.offlineAppend, OfflineRecord(owner: owner, millis: item.millis, stanza: item.stanza)) }
+            for item in items { try add(.offlineAppend, OfflineRecord(owner: owner, millis: item.millis, stanza: item.stanza)) }
         }
         return Array(buffer.readableBytesView)
     }
@@ -159,7 +159,7 @@ struct RouterStore: Sendable {
     }
 
     func append(_ kind: RouterRecord, _ message: some ETunnelMessage) async throws {
-        let buffer = message.encoded()
+        let buffer = try message.encoded()
         _ = try await journal.append(kind: kind.rawValue, payload: Array(buffer.readableBytesView))
     }
 }

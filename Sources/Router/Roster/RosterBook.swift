@@ -29,6 +29,12 @@ public struct RosterBook: Sendable {
 
     public func item(of owner: String, contact: String) -> RosterItem? { rosters[owner]?[contact] }
 
+    /// Items on the owner's roster (quotas count these).
+    public func count(of owner: String) -> Int { rosters[owner]?.count ?? 0 }
+
+    /// Inbound subscription requests waiting for the owner.
+    public func pendingCount(of owner: String) -> Int { pendingIn[owner]?.count ?? 0 }
+
     /// Contacts whose presence the owner receives (subscription to/both).
     public func subscriptions(of owner: String) -> [String] {
         items(of: owner).filter { $0.subscription == .to || $0.subscription == .both }.map(\.jid)

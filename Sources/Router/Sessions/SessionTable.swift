@@ -10,6 +10,8 @@ public struct SessionEntry: Sendable, Equatable {
     public var priority: Int8 = 0
     /// The last available presence, as the device sent it (from stamped), to answer probes.
     public var presence: ByteBuffer?
+    /// Has enabled Message Carbons (XEP-0280).
+    public var carbons = false
 
     public init(resource: String, address: SessionAddress) {
         self.resource = resource
@@ -35,8 +37,11 @@ public struct SessionTable: Sendable {
 
     /// Binds `resource` (or a generated one) to `address`. A resource already bound is taken over
     /// by the new session (RFC 6120 §7.7.2.2, "override"): the old stream gets a conflict error.
-    public mutating func open(bare: String, resource: String?, address: SessionAddress) -> Opened {
+    /// nil when the account already has `maxResources` other resources bound (the caller answers
+    /// `resource-constraint`, RFC 6120 §7.6.2.1).
+    public mutating func open(bare: String, resource: String?, address: SessionAddress, maxResources: Int = .max) -> Opened? {
         var sessions = users[bare] ?? [:]
+        if sessions.count >= maxResources, resource.map({ sessions[$0] == nil }) ?? true { return nil }
         let chosen = resource ?? generateResource(avoiding: sessions)
         let replaced = sessions[chosen]
         sessions[chosen] = SessionEntry(resource: chosen, address: address)
@@ -80,6 +85,35 @@ public struct SessionTable: Sendable {
 
     public func session(bare: String, resource: String) -> SessionEntry? { users[bare]?[resource] }
 
+    /// Enables or disables Message Carbons for a session still on `address`; true if it changed.
+    /// A change voids leases: a message to the account must now reach the router, which makes
+    /// the copies.
+    public mutating func setCarbons(bare: String, resource: String, address: SessionAddress, enabled: Bool) -> Bool {
+        guard var entry = users[bare]?[resource], entry.address == address, entry.carbons != enabled else { return false }
+        entry.carbons = enabled
+        users[bare]![resource] = entry
+        leases.changed(bare)
+        return true
+    }
+
+    /// Whether any session of `bare` has carbons on (cheap: no allocation).
+    public func anyCarbons(_ bare: String) -> Bool { users[bare]?.values.contains { $0.carbons } ?? false }
+
+    /// The carbons-enabled sessions of `bare` other than those at `excluding` (XEP-0280: each
+    /// interested resource that did not get the message itself).
+    public func carbonCopies(of bare: String, excluding: [SessionAddress]) -> [SessionEntry] {
+        guard anyCarbons(bare) else { return [] }
+        return sessions(of: bare).filter { $0.carbons && !excluding.contains($0.address) }
+    }
+
+    /// The session on a stream, by a scan: only for the rare reaping of a gone stream.
+    public func session(at address: SessionAddress) -> (bare: String, entry: SessionEntry)? {
+        for (bare, sessions) in users {
+            if let entry = sessions.values.first(where: { $0.address == address }) { return (bare, entry) }
+        }
+        return nil
+    }
+
     public func sessions(of bare: String) -> [SessionEntry] {
         (users[bare].map { Array($0.values) } ?? []).sorted { $0.resource < $1.resource }
     }
@@ -99,7 +133,11 @@ public struct SessionTable: Sendable {
     /// The message fast path: the streams a message to `to` goes to (a full JID's session even
     /// when unavailable, else `messageTargets`), with the version they are valid at. A
     /// non-empty answer makes `holder` a lease holder on the bare JID until its next change.
-    public mutating func lease(to: String, holder: String?) -> (targets: [SessionEntry], version: UInt64) {
+    ///
+    /// `copies` are the account's carbons-enabled sessions other than the targets (XEP-0280:
+    /// they get a copy of an eligible message). No lease is granted while there are any, whatever
+    /// this message is: a front-end on the lease would deliver later messages without the copies.
+    public mutating func lease(to: String, holder: String?) -> (targets: [SessionEntry], version: UInt64, copies: [SessionEntry]) {
         let bare = JIDText.bare(to)
         let targets: [SessionEntry]
         if let resource = JIDText.resource(to) {
@@ -107,8 +145,9 @@ public struct SessionTable: Sendable {
         } else {
             targets = messageTargets(of: bare)
         }
-        if let holder, !targets.isEmpty { leases.hold(bare, by: holder) }
-        return (targets, leases.version)
+        let copies = targets.isEmpty ? [] : carbonCopies(of: bare, excluding: targets.map(\.address))
+        if let holder, !targets.isEmpty, copies.isEmpty { leases.hold(bare, by: holder) }
+        return (targets, leases.version, copies)
     }
 
     /// The front-ends to tell that their leases on some bare JIDs are void, and the version to

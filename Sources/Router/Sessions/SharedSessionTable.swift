@@ -21,7 +21,7 @@ final class SharedSessionTable: @unchecked Sendable {
 
     /// `SessionTable.lease(to:holder:)` under the lock: the targets, the version and the new
     /// holder are one consistent step against the actor's changes.
-    func lease(to: String, holder: String?) -> (targets: [SessionEntry], version: UInt64) {
+    func lease(to: String, holder: String?) -> (targets: [SessionEntry], version: UInt64, copies: [SessionEntry]) {
         lock.withLock { table.lease(to: to, holder: holder) }
     }
 

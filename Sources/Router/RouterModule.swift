@@ -79,7 +79,7 @@ extension CommunityRouter {
         methods.register(RoutingMethods.deviceImport, async: { call in
             let list = try DeviceList.decode(call.payload)
             var answer = ByteBuffer()
-            answer.writeInteger(UInt32(try await self.deviceImport(list.devices)))
+            try answer.writeCount(try await self.deviceImport(list.devices), as: UInt32.self, field: "import.count")
             return answer
         })
         methods.register(RoutingMethods.credentials, async: { call in

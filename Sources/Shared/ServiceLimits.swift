@@ -15,6 +15,10 @@ public struct ServiceLimits: Sendable, Equatable {
     /// more slowly (its TCP window closes), never dropped.
     public var stanzaRate = 200
     public var stanzaBurst = 1000
+    /// XEP-0198: stanzas sent to a stream and not acknowledged, at most; beyond, a connected
+    /// stream ends with `policy-violation` and a detached one takes nothing more (the router
+    /// keeps the message offline).
+    public var maxUnackedStanzas = 5000
     /// Failed SASL attempts: the first `<failure/>` of an account waits
     /// `authBackoffBaseMillis`, each further one twice as long, up to `authBackoffMaxMillis`;
     /// forgotten after `authBackoffWindowSeconds` without a failure.
@@ -34,6 +38,7 @@ public struct ServiceLimits: Sendable, Equatable {
         ("max_roster_items", 1 ... 100_000, \.maxRosterItems),
         ("stanza_rate", 1 ... 1_000_000, \.stanzaRate),
         ("stanza_burst", 1 ... 1_000_000, \.stanzaBurst),
+        ("max_unacked_stanzas", 16 ... 1_000_000, \.maxUnackedStanzas),
         ("auth_backoff_base_ms", 0 ... 60_000, \.authBackoffBaseMillis),
         ("auth_backoff_max_ms", 0 ... 600_000, \.authBackoffMaxMillis),
         ("auth_backoff_window_s", 1 ... 86_400, \.authBackoffWindowSeconds),

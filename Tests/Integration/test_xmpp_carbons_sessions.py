@@ -184,3 +184,46 @@ def test_a_device_gone_during_its_bind_leaves_no_session_behind(tmp_path, ports)
         run_async(scenario(), timeout=60)
     finally:
         cluster.stop_all()
+
+
+def test_a_stream_that_never_acknowledges_is_bounded_and_loses_nothing(tmp_path, ports):
+    """XEP-0198's unacknowledged queue grew without bound for a device that never sends <a/>:
+    at `max_unacked_stanzas` the stream ends with policy-violation, and every message, those it
+    never acknowledged and those refused, reaches the device's next session (offline)."""
+    cluster = limits_cluster(tmp_path, ports, {"max_unacked_stanzas": 20})
+    try:
+        receiver_id, sender_id = device_ids(cluster, "unacked-", 2)
+        receiver, _ = cluster.add_device(receiver_id, "pw"), cluster.add_device(sender_id, "pw")
+        port = cluster.xmpp_port("frontend-1")
+
+        async def scenario():
+            quiet = await RawXMPP(port, label="never-acks").connect()
+            await quiet.login(receiver_id, "pw", "phone", sm=True, mechanism="PLAIN")  # enables SM, never acks
+            sender = await RawXMPP(cluster.xmpp_port("frontend-2"), label="sender").connect()
+            await sender.login(sender_id, "pw", "desk", mechanism="PLAIN")
+            for n in range(30):
+                sender.chat(receiver, f"m{n}")
+            error = await quiet.wait_for(lambda e: e.tag == "{http://etherx.jabber.org/streams}error", timeout=20,
+                                         what="the policy-violation stream error")
+            assert error.find("{urn:ietf:params:xml:ns:xmpp-streams}policy-violation") is not None, error
+            await quiet.close()
+            # The next session gets all 30: unacknowledged ones returned to the router, refused
+            # ones stored offline (at least once: the first stream may have shown some).
+            again = await RawXMPP(port, label="back").connect()
+            await again.login(receiver_id, "pw", "phone2", presence=False, mechanism="PLAIN")
+            again.send("<presence/>")
+            seen: set[str] = set()
+            deadline = time.monotonic() + 20
+            while len(seen) < 30:
+                assert time.monotonic() < deadline, f"only {sorted(seen)} of m0…m29 arrived"
+                message = await again.wait_for(lambda e: e.tag == f"{{{CLIENT}}}message", timeout=max(deadline - time.monotonic(), 0.1),
+                                               what=f"the messages after the kill ({len(seen)} so far)")
+                if body_of(message):
+                    seen.add(body_of(message))
+            assert seen == {f"m{n}" for n in range(30)}
+            await again.close()
+            await sender.close()
+
+        run_async(scenario(), timeout=60)
+    finally:
+        cluster.stop_all()

@@ -93,7 +93,7 @@ final class C2SHandler: ChannelInboundHandler, IdleReleasable {
     // MARK: Channel events
 
     func channelActive(context: ChannelHandlerContext) {
-        let handle = C2SStreamHandle(stream: stream, channel: context.channel)
+        let handle = C2SStreamHandle(stream: stream, channel: context.channel, maxUnacked: configuration.serviceLimits.maxUnackedStanzas)
         self.handle = handle
         self.eventLoop = context.eventLoop
         self.channelContext = context

@@ -54,9 +54,19 @@ final class C2SServer: Sendable {
         }
     }
 
-    /// Puts a router's delivery on a stream; false if the stream is gone.
+    /// Puts a router's delivery on a stream; false if the stream is gone (or full, see
+    /// `C2SStreamHandle.maxUnacked`).
     func deliver(_ delivery: Delivery) -> Bool {
         guard let handle = registry.handle(delivery.stream) else { return false }
+        let delivered = write(delivery, to: handle)
+        if !delivered, handle.takeOverflow() {
+            let reaper = C2SReaper(routers: path.routers, registry: registry, domain: configuration.domain, logger: context.logger)
+            Task { await reaper.finish(handle) }
+        }
+        return delivered
+    }
+
+    private func write(_ delivery: Delivery, to handle: C2SStreamHandle) -> Bool {
         switch delivery.action {
         case .stanza:
             if delivery.delayMillis == 0 {

@@ -54,10 +54,19 @@ final class C2SStreamHandle: Sendable {
         /// Another session of the account has Message Carbons on: what this one sends is copied
         /// to it (the router says so, `Delivery.Action.carbonPeers`).
         var carbonPeers = false
+        /// A detached stream reached `maxUnacked`: it is to be ended like an expired one.
+        var overflowed = false
     }
 
-    init(stream: UInt64, channel: any Channel) {
+    /// XEP-0198: stanzas sent and not yet acknowledged that a stream may hold (a device that
+    /// never acks, or a detached stream waiting for its device, would otherwise grow without
+    /// bound). At the bound a connected stream ends with `policy-violation`, a detached one
+    /// takes nothing more; either way the stanza is refused and its router keeps it offline.
+    let maxUnacked: Int
+
+    init(stream: UInt64, channel: any Channel, maxUnacked: Int = 5000) {
         self.stream = stream
+        self.maxUnacked = maxUnacked
         self.state = Mutex(State(channel: channel))
     }
 
@@ -88,6 +97,14 @@ final class C2SStreamHandle: Sendable {
     func writeStanza(_ bytes: ByteBuffer) -> Bool {
         let (accepted, channel) = state.withLock { s -> (Bool, (any Channel)?) in
             guard !s.finished else { return (false, nil) }
+            if let sm = s.sm, sm.unacked.count >= maxUnacked {
+                guard let channel = s.channel else {
+                    s.overflowed = true
+                    return (false, nil)
+                }
+                let error = StreamError(.policyViolation, text: "more than \(maxUnacked) stanzas sent and not acknowledged")
+                return (false, Self.queueKill(error, on: channel, &s))
+            }
             if s.inactive, let from = Self.presenceSender(bytes) {
                 // XEP-0352: while inactive, only the latest presence of each contact is kept.
                 if s.heldPresence.updateValue(bytes, forKey: from) == nil { s.heldOrder.append(from) }
@@ -254,22 +271,40 @@ final class C2SStreamHandle: Sendable {
 
     var isDetached: Bool { state.withLock { $0.channel == nil && !$0.finished } }
 
+    /// True once, after a detached stream refused a stanza at `maxUnacked`: the caller ends it
+    /// (`C2SReaper.finish`), so what it holds goes back to its router.
+    func takeOverflow() -> Bool {
+        state.withLock { s in
+            defer { s.overflowed = false }
+            return s.overflowed && !s.finished
+        }
+    }
+
     /// Ends the stream with a stream error (RFC 6120 §4.9) after what is already queued, then
     /// closes the connection.
     func kill(_ error: StreamError) {
         let channel = state.withLock { s -> (any Channel)? in
             guard !s.finished else { return nil }
-            s.finished = true
-            guard let channel = s.channel else { return nil }
-            var buffer = channel.allocator.buffer(capacity: 256)
-            error.write(into: &buffer)
-            buffer.writeString("</stream:stream>")
-            s.outbox.append(buffer)
-            s.closeAfterDrain = true
-            if s.draining { return nil }
-            s.draining = true
-            return channel
+            guard let channel = s.channel else {
+                s.finished = true
+                return nil
+            }
+            return Self.queueKill(error, on: channel, &s)
         }
         if let channel { drain(on: channel) }
+    }
+
+    /// Ends the stream after what is queued: the stream error, then a close. Returns the channel
+    /// when the caller must start the drain.
+    private static func queueKill(_ error: StreamError, on channel: any Channel, _ s: inout State) -> (any Channel)? {
+        s.finished = true
+        var buffer = channel.allocator.buffer(capacity: 256)
+        error.write(into: &buffer)
+        buffer.writeString("</stream:stream>")
+        s.outbox.append(buffer)
+        s.closeAfterDrain = true
+        if s.draining { return nil }
+        s.draining = true
+        return channel
     }
 }

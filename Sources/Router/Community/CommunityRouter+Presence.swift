@@ -46,7 +46,7 @@ extension CommunityRouter {
         // Including the resource that sent it (§4.2.2, as Prosody and ejabberd do): a client
         // learns that its presence took effect.
         for other in sessions.availableSessions(of: owner) {
-            _ = await deliverStanza(StanzaAddressing.addressed(update.stanza.stanza, to: "\(owner)/\(other.resource)"), to: other.address)
+            _ = await deliverStanza(StanzaAddressing.addressed(update.stanza.stanza, to: "\(owner)/\(other.resource)"), to: other.address, of: owner)
         }
         guard initial else { return }
         // Initial presence: learn the contacts' presence, see the other resources, get the mail.
@@ -69,7 +69,7 @@ extension CommunityRouter {
             await routeToOwner(RoutedStanza(kind: .presence, type: "unavailable", to: contact, from: full, id: nil, sender: nil, stanza: stanza))
         }
         for other in sessions.availableSessions(of: owner) {
-            _ = await deliverStanza(Self.presenceStanza(from: full, to: "\(owner)/\(other.resource)", type: "unavailable"), to: other.address)
+            _ = await deliverStanza(Self.presenceStanza(from: full, to: "\(owner)/\(other.resource)", type: "unavailable"), to: other.address, of: owner)
         }
     }
 
@@ -145,7 +145,7 @@ extension CommunityRouter {
                 // Delivered now to the available resources; the pending request itself is kept
                 // (journaled) and offered again at each initial presence until it is answered
                 // (RFC 6121 §3.1.3).
-                for session in sessions.availableSessions(of: owner) { _ = await deliverStanza(stanza.stanza, to: session.address) }
+                for session in sessions.availableSessions(of: owner) { _ = await deliverStanza(stanza.stanza, to: session.address, of: owner) }
             }
         case "subscribed", "unsubscribe", "unsubscribed":
             let outcome: RosterBook.Outcome
@@ -156,15 +156,15 @@ extension CommunityRouter {
             }
             await commit(outcome, owner: owner, contact: from)
             if outcome.forward {
-                for session in sessions.availableSessions(of: owner) { _ = await deliverStanza(stanza.stanza, to: session.address) }
+                for session in sessions.availableSessions(of: owner) { _ = await deliverStanza(stanza.stanza, to: session.address, of: owner) }
             }
         case "probe":
             break
         default:
             if let resource {
-                if let session = sessions.session(bare: owner, resource: resource) { _ = await deliverStanza(stanza.stanza, to: session.address) }
+                if let session = sessions.session(bare: owner, resource: resource) { _ = await deliverStanza(stanza.stanza, to: session.address, of: owner) }
             } else {
-                for session in sessions.availableSessions(of: owner) { _ = await deliverStanza(stanza.stanza, to: session.address) }
+                for session in sessions.availableSessions(of: owner) { _ = await deliverStanza(stanza.stanza, to: session.address, of: owner) }
             }
         }
     }

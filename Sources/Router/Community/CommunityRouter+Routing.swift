@@ -33,11 +33,12 @@ extension CommunityRouter {
             }
         }
         guard stanza.kind == .message else { return onActor() }
+        let bare = JIDText.bare(stanza.to)
         let (targets, version, copies) = sharedSessions.lease(to: stanza.to, holder: stanza.sender?.frontend)
         guard !targets.isEmpty else { return onActor() }
         let fanout = Fanout(count: targets.count)
         for target in targets {
-            deliver(target.address, Delivery(stream: target.address.stream, action: .stanza, delayMillis: 0, payload: stanza.stanza)) { delivered in
+            deliver(target.address, Delivery(stream: target.address.stream, action: .stanza, delayMillis: 0, payload: stanza.stanza), owner: bare) { delivered in
                 guard let outcome = fanout.finished(delivered: delivered) else { return }
                 if !outcome.any { return onActor() }
                 if stanza.carbonEligible, !copies.isEmpty { self.sendCarbons(stanza, to: copies, direction: .received) }
@@ -96,7 +97,7 @@ extension CommunityRouter {
     private func routeMessage(_ stanza: RoutedStanza, bare: String, resource: String?) async {
         let type = stanza.type ?? "normal"
         if let resource, let session = sessions.session(bare: bare, resource: resource) {
-            if await deliverStanza(stanza.stanza, to: session.address) {
+            if await deliverStanza(stanza.stanza, to: session.address, of: bare) {
                 if stanza.carbonEligible { sendCarbons(stanza, to: sessions.carbonCopies(of: bare, excluding: [session.address]), direction: .received) }
                 return
             }
@@ -107,7 +108,7 @@ extension CommunityRouter {
             return
         }
         var delivered: [SessionAddress] = []
-        for target in sessions.messageTargets(of: bare) where await deliverStanza(stanza.stanza, to: target.address) {
+        for target in sessions.messageTargets(of: bare) where await deliverStanza(stanza.stanza, to: target.address, of: bare) {
             delivered.append(target.address)
         }
         guard delivered.isEmpty else {
@@ -121,7 +122,7 @@ extension CommunityRouter {
 
     private func routeIQ(_ stanza: RoutedStanza, bare: String, resource: String?) async {
         if let resource, let session = sessions.session(bare: bare, resource: resource),
-           await deliverStanza(stanza.stanza, to: session.address) {
+           await deliverStanza(stanza.stanza, to: session.address, of: bare) {
             return
         }
         // An IQ to a bare JID is answered by the server on the user's behalf; nothing of the
@@ -154,7 +155,7 @@ extension CommunityRouter {
         guard let items = data.offline[owner], !items.isEmpty else { return }
         var delivered = 0
         for item in items {
-            guard await deliverStanza(item.stanza, to: address, delayMillis: item.millis) else { break }
+            guard await deliverStanza(item.stanza, to: address, of: owner, delayMillis: item.millis) else { break }
             delivered += 1
         }
         guard delivered > 0 else { return }

@@ -173,8 +173,8 @@ public actor CommunityRouter {
     }
 
     /// A session whose front-end says its stream is gone ends here as a close would end it.
-    func reap(_ address: SessionAddress) async {
-        guard let (bare, entry) = sessions.session(at: address) else { return }
+    func reap(_ address: SessionAddress, of bare: String) async {
+        guard let entry = sessions.sessions(of: bare).first(where: { $0.address == address }) else { return }
         logger.info("reaping a session whose stream is gone", metadata: ["session": "\(bare)/\(entry.resource)", "frontend": "\(address.frontend)"])
         await closeSession(SessionRef(bareJID: bare, resource: entry.resource, address: address))
     }
@@ -193,15 +193,17 @@ public actor CommunityRouter {
     /// Puts something on one stream; false when the stream or its front-end is gone. The
     /// deadline is generous: a slow answer from a loaded front-end must not make the router
     /// believe an online device is gone and park its message offline.
-    func deliver(_ address: SessionAddress, _ delivery: Delivery) async -> Bool {
+    func deliver(_ address: SessionAddress, _ delivery: Delivery, owner: String? = nil) async -> Bool {
         await withCheckedContinuation { continuation in
-            deliver(address, delivery) { continuation.resume(returning: $0) }
+            deliver(address, delivery, owner: owner) { continuation.resume(returning: $0) }
         }
     }
 
     /// `deliver` without the actor, for the fast path: `completion` gets whether the stream
     /// took it, on an eTunnel event loop.
-    nonisolated func deliver(_ address: SessionAddress, _ delivery: Delivery, completion: @escaping @Sendable (Bool) -> Void) {
+    /// `owner`: the bare JID whose session (of this router's) `address` is, so that a stream its
+    /// front-end says is gone can be reaped.
+    nonisolated func deliver(_ address: SessionAddress, _ delivery: Delivery, owner: String? = nil, completion: @escaping @Sendable (Bool) -> Void) {
         guard let peer = context.livePeer(named: address.frontend) else { return completion(false) }
         let logger = self.logger
         peer.deliver(delivery, timeout: .seconds(30)) { result in
@@ -209,7 +211,7 @@ public actor CommunityRouter {
             case .success(let delivered):
                 // "No such stream" is final: the front-end ended it, and its close may have been
                 // lost (a ghost would win targeting and park messages offline meanwhile).
-                if !delivered { Task { await self.reap(address) } }
+                if !delivered, let owner { Task { await self.reap(address, of: owner) } }
                 completion(delivered)
             case .failure(let error):
                 logger.warning("delivery failed", metadata: ["frontend": "\(address.frontend)", "stream": "\(address.stream)", "error": "\(error)"])
@@ -218,8 +220,8 @@ public actor CommunityRouter {
         }
     }
 
-    func deliverStanza(_ bytes: ByteBuffer, to address: SessionAddress, delayMillis: UInt64 = 0) async -> Bool {
-        await deliver(address, Delivery(stream: address.stream, action: .stanza, delayMillis: delayMillis, payload: bytes))
+    func deliverStanza(_ bytes: ByteBuffer, to address: SessionAddress, of owner: String? = nil, delayMillis: UInt64 = 0) async -> Bool {
+        await deliver(address, Delivery(stream: address.stream, action: .stanza, delayMillis: delayMillis, payload: bytes), owner: owner)
     }
 
     func bounce(_ stanza: RoutedStanza, condition: String) async {

@@ -106,13 +106,6 @@ public struct SessionTable: Sendable {
         return sessions(of: bare).filter { $0.carbons && !excluding.contains($0.address) }
     }
 
-    /// The session on a stream, by a scan: only for the rare reaping of a gone stream.
-    public func session(at address: SessionAddress) -> (bare: String, entry: SessionEntry)? {
-        for (bare, sessions) in users {
-            if let entry = sessions.values.first(where: { $0.address == address }) { return (bare, entry) }
-        }
-        return nil
-    }
 
     public func sessions(of bare: String) -> [SessionEntry] {
         (users[bare].map { Array($0.values) } ?? []).sorted { $0.resource < $1.resource }

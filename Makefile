@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CONFIG ?= debug
 SWIFT_BUILD_FLAGS ?=
 BIN := .build/$(CONFIG)
-APT_PACKAGES := libsystemd-dev libexpat1-dev pkg-config curl openssl
+APT_PACKAGES := libsystemd-dev libexpat1-dev pkg-config curl openssl profanity tmux
 PY_PACKAGES := pytest==9.0.3 slixmpp==1.17.0
 
 .PHONY: run test deps build swift-test integration-test bench-etunnel bench-xmpp clean

@@ -43,14 +43,15 @@ final class MessagePath: Sendable {
         } catch {
             return completion(.failure(error))
         }
-        let payload: ByteBuffer
-        do {
-            payload = try stanza.encoded()
-        } catch {
-            return completion(.failure(error))
-        }
         let viaRouter: @Sendable () -> Void = { [self] in
             if stanza.kind == .message { self.viaRouterCount.increment() }
+            // Encoded only here: a message on a lease never needs the routed form.
+            let payload: ByteBuffer
+            do throws(ETunnelError) {
+                payload = try stanza.encoded()
+            } catch {
+                return completion(.failure(error))
+            }
             router.peer.call(RoutingMethods.route, payload, timeout: .seconds(60)) { result in
                 switch result {
                 case .success(let answer):

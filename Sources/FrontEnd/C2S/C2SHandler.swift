@@ -458,12 +458,11 @@ final class C2SHandler: ChannelInboundHandler, IdleReleasable {
     /// Answers a failed exchange with `<failure/>`. A wrong password (`account` given) is
     /// counted per account and per source address, and its answer waits the back-off
     /// (`FailureBackoff`): the stream reads nothing meanwhile, so guesses cannot queue up.
-    /// `counted: false` for failures that are the service's, not the client's.
+    /// `counted: false` for failures that are the service's, not the client's (they still count
+    /// towards the stream's `maxAuthFailures`).
     private func saslFailed(_ error: SASLError, context: ChannelHandlerContext, account: String? = nil, counted: Bool = true) {
-        if counted {
-            authFailures += 1
-            Self.authFailures.increment()
-        }
+        authFailures += 1
+        if counted { Self.authFailures.increment() }
         phase = .negotiating
         let answer = {
             self.write(StanzaRendering.saslFailure(error), context: context)

@@ -153,20 +153,25 @@ final class C2SStreamHandle: Sendable {
             channel.eventLoop.execute { self.drain(on: channel) }
             return
         }
+        // One buffer per turn of the lock (no copy of the outbox, nothing allocated), one flush
+        // at the end.
+        var wrote = false
         while true {
-            let (batch, close) = state.withLock { s -> (CircularBuffer<ByteBuffer>, Bool) in
+            let (next, close) = state.withLock { s -> (ByteBuffer?, Bool) in
                 // A resume may have moved the stream to another connection meanwhile.
                 // (The flag is then the new connection's, or reset by `detach`.)
-                guard s.channel === channel || s.closeAfterDrain else { return ([], false) }
-                let batch = s.outbox
-                s.outbox.removeAll(keepingCapacity: true)
-                if batch.isEmpty { s.draining = false }
-                return (batch, batch.isEmpty && s.closeAfterDrain)
+                guard s.channel === channel || s.closeAfterDrain else { return (nil, false) }
+                if let bytes = s.outbox.popFirst() { return (bytes, false) }
+                s.draining = false
+                return (nil, s.closeAfterDrain)
             }
-            if close { channel.close(promise: nil) }
-            if batch.isEmpty { return }
-            for bytes in batch { channel.write(bytes, promise: nil) }
-            channel.flush()
+            guard let next else {
+                if wrote { channel.flush() }
+                if close { channel.close(promise: nil) }
+                return
+            }
+            channel.write(next, promise: nil)
+            wrote = true
         }
     }
 

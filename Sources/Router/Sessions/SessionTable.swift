@@ -138,7 +138,7 @@ public struct SessionTable: Sendable {
         } else {
             targets = messageTargets(of: bare)
         }
-        let copies = targets.isEmpty ? [] : carbonCopies(of: bare, excluding: targets.map(\.address))
+        let copies = targets.isEmpty || !anyCarbons(bare) ? [] : carbonCopies(of: bare, excluding: targets.map(\.address))
         if let holder, !targets.isEmpty, copies.isEmpty { leases.hold(bare, by: holder) }
         return (targets, leases.version, copies)
     }

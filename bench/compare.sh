@@ -9,10 +9,13 @@
 #                           [--rates 2000,4000,…] [--login-rates 250,500,1000,2000,3000]
 #                           [--login-devices 2000]
 #                           [--step-seconds 8] [--warmup-seconds 4] [--servers mmgs,ejabberd,prosody]
-#                           (mmgs-noleases: MMGS with delivery_leases off, for an A/B in one run)
+#                           (mmgs-noleases: MMGS with delivery_leases off, for an A/B in one run;
+#                            mmgs-base: the MMGS release binaries in BASE_BIN, e.g. a build of
+#                            the commit before a change, driven by the same generator)
 #                           [--mechanism SCRAM-SHA-256] [--mmgs-event-loops N]
 #                           [--out docs/performance.md | --no-write]
-#   env:   BIN (release binaries, default .build-release/release; built if missing)
+#   env:   BIN (release binaries, default .build-release/release; built if missing),
+#          BASE_BIN (for mmgs-base)
 #
 # Every scenario's JSON report is kept under run/compare/<timestamp>/. Bounded: each chat run
 # stops at the first step over the p99 bound (100 ms) or with a message missing, each login
@@ -75,13 +78,17 @@ trap stop_running EXIT
 start() {
   local out
   case "$1" in
-    mmgs|mmgs-noleases)
-      out=$(MMGS_BIN="$BIN" bench/mmgs-up.sh --fresh --frontends 2 --routers 2 ${MMGS_LOOPS:+--event-loops $MMGS_LOOPS} \
+    mmgs|mmgs-noleases|mmgs-base)
+      local bin=$BIN
+      if [ "$1" = mmgs-base ]; then
+        bin=${BASE_BIN:?compare.sh: mmgs-base needs BASE_BIN, the release binaries of the baseline}
+      fi
+      out=$(MMGS_BIN="$bin" bench/mmgs-up.sh --fresh --frontends 2 --routers 2 ${MMGS_LOOPS:+--event-loops $MMGS_LOOPS} \
             $([ "$1" = mmgs-noleases ] && echo --no-leases))
       RUNNING=mmgs
       PIDS=$(tail -n 1 <<< "$out")
       TARGETS="--target 127.0.0.1:5222 --target 127.0.0.1:5223"
-      BIN="$BIN" bench/mmgs-provision.sh "$ACCOUNTS" >&2 ;;
+      BIN="$bin" bench/mmgs-provision.sh "$ACCOUNTS" >&2 ;;
     ejabberd)
       out=$(bench/peers/ejabberd-up.sh --auth "$PEER_AUTH" --fresh)
       RUNNING=ejabberd

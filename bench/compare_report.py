@@ -12,7 +12,7 @@ import sys
 
 BEGIN = "<!-- compare:begin (written by bench/compare.sh; edits here are overwritten) -->"
 END = "<!-- compare:end -->"
-NAMES = {"mmgs": "MMGS", "mmgs-noleases": "MMGS, leases off", "ejabberd": "ejabberd 23.01", "prosody": "Prosody 0.12"}
+NAMES = {"mmgs": "MMGS", "mmgs-noleases": "MMGS, leases off", "mmgs-base": "MMGS baseline", "ejabberd": "ejabberd 23.01", "prosody": "Prosody 0.12"}
 
 
 def load(directory):
@@ -97,7 +97,7 @@ def sustained(rate, runs):
 
 
 def table(reports, command):
-    servers = [s for s in ("mmgs", "mmgs-noleases", "ejabberd", "prosody") if s in reports] + sorted(set(reports) - set(NAMES))
+    servers = [s for s in ("mmgs", "mmgs-base", "mmgs-noleases", "ejabberd", "prosody") if s in reports] + sorted(set(reports) - set(NAMES))
     summaries = {s: summarise(reports[s]) for s in servers}
     header = "| | " + " | ".join(NAMES.get(s, s) for s in servers) + " |"
     rule = "|---" * (len(servers) + 1) + "|"

@@ -155,10 +155,10 @@ class RawXMPP:
                     self.inbox.remove(element)
                     return element
             if self.closed.is_set():
-                raise XMPPStreamClosed(f"{self.label}: the stream ended before {what}; kept: {self.kept()}")
+                raise XMPPStreamClosed(f"{self.label}: the stream ended while waiting for {what}; kept: {self.kept()}")
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
-                raise AssertionError(f"{self.label}: no {what} within {timeout} s; kept: {self.kept()}")
+                raise AssertionError(f"{self.label}: timed out after {timeout} s waiting for {what}; kept: {self.kept()}")
             self.arrived.clear()
             try:
                 await asyncio.wait_for(self.arrived.wait(), left)

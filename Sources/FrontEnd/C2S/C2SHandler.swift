@@ -64,6 +64,12 @@ final class C2SHandler: ChannelInboundHandler, IdleReleasable {
     private var rateTimer: Scheduled<Void>?
     /// Reading from the device is paused (the work queue or the rate said so).
     private var readPaused = false
+    /// Stanzas one stream handles per turn of its event loop: a device that sends a lot at once
+    /// (up to a 64 KiB read of small stanzas) takes its turns with the other streams of the loop
+    /// instead of holding it (a flood to a device on the same front-end, delivered locally, is
+    /// never slowed by a router).
+    static let stanzasPerTurn = 32
+    private var turnScheduled = false
     private var channelContext: ChannelHandlerContext?
     private let throttle: AuthThrottle?
     private static let authFailures = Counter(label: "mmgs_auth_failures_total")
@@ -153,12 +159,25 @@ final class C2SHandler: ChannelInboundHandler, IdleReleasable {
 
     /// Handles queued events until one needs an answer from a router.
     private func drain(context: ChannelHandlerContext) {
-        while !busy, rateTimer == nil, nextEvent < events.count, pendingWork.count < configuration.maxPendingWork {
+        var handled = 0
+        while !busy, rateTimer == nil, !turnScheduled, nextEvent < events.count, pendingWork.count < configuration.maxPendingWork {
             if case .closed = phase { break }
             let event = events[nextEvent]
-            if case .established = phase, case .stanza = event, let wait = bucket.take(now: .now()) {
-                waitForRate(wait, context: context)
-                break
+            if case .established = phase, case .stanza = event {
+                if let wait = bucket.take(now: .now()) {
+                    waitForRate(wait, context: context)
+                    break
+                }
+                if handled == Self.stanzasPerTurn {
+                    // The rest in a later turn, after the loop's other channels had theirs.
+                    turnScheduled = true
+                    context.eventLoop.assumeIsolated().execute {
+                        self.turnScheduled = false
+                        self.drain(context: context)
+                    }
+                    break
+                }
+                handled += 1
             }
             nextEvent += 1
             handle(event, context: context)

@@ -110,6 +110,9 @@ final class C2SServer: Sendable {
             // Devices send small stanzas; each idle connection keeps its last read buffer, so
             // start small (NIO's default is 2 KiB) and let busy streams grow theirs.
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 64 * 1024))
+            // One read per readable event (NIO's default is 4): a busy device takes turns with
+            // the others on its loop, 64 KiB at a time.
+            .childChannelOption(.maxMessagesPerRead, value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(

@@ -43,14 +43,9 @@ def xml_escape(text: str) -> str:
 
 
 def stanza_error(element) -> str | None:
-    """The defined condition of an error stanza, or None."""
-    error = element.find(f"{{{CLIENT}}}error")
-    if error is None:
-        return None
-    for child in error:
-        if child.tag.startswith("{" + STANZAS + "}") and not child.tag.endswith("}text"):
-            return child.tag.split("}", 1)[1]
-    return None
+    """The defined condition of an error stanza (an ElementTree element), or None."""
+    from conftest import element_error
+    return element_error(element)
 
 
 def to_text(element) -> str:

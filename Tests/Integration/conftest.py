@@ -878,7 +878,12 @@ def roster_items(iq) -> dict:
 
 def stanza_error(stanza) -> str | None:
     """The defined condition of an error stanza (urn:ietf:params:xml:ns:xmpp-stanzas), or None."""
-    error = stanza.xml.find("{jabber:client}error")
+    return element_error(stanza.xml)
+
+
+def element_error(element) -> str | None:
+    """`stanza_error` of an ElementTree element (a raw stream's stanza)."""
+    error = element.find("{jabber:client}error")
     if error is None:
         return None
     for child in error:

@@ -41,7 +41,7 @@ extension CommunityRouter {
             deliver(target.address, Delivery(stream: target.address.stream, action: .stanza, delayMillis: 0, payload: stanza.stanza), owner: bare) { delivered in
                 guard let outcome = fanout.finished(delivered: delivered) else { return }
                 if !outcome.any { return onActor() }
-                if stanza.carbonEligible, !copies.isEmpty { self.sendCarbons(stanza, to: copies, direction: .received) }
+                if stanza.carbonEligible, !copies.isEmpty { self.sendCarbons(stanza.stanza, of: bare, to: copies, direction: .received) }
                 done(outcome.all && copies.isEmpty ? DeliveryLease(version: version, targets: targets.map(\.address)) : nil)
             }
         }
@@ -51,10 +51,9 @@ extension CommunityRouter {
     /// account's carbons-enabled sessions that did not take part (the recipients themselves for
     /// received copies, the sending session for sent copies). Best effort, like the rest of
     /// carbons: a copy that is not delivered is not kept offline.
-    nonisolated func sendCarbons(_ stanza: RoutedStanza, to sessions: [SessionEntry], direction: StanzaAddressing.CarbonDirection) {
-        let account = direction == .received ? JIDText.bare(stanza.to) : JIDText.bare(stanza.from)
+    nonisolated func sendCarbons(_ message: ByteBuffer, of account: String, to sessions: [SessionEntry], direction: StanzaAddressing.CarbonDirection) {
         for session in sessions {
-            let copy = StanzaAddressing.carbon(stanza.stanza, direction: direction, account: account, to: "\(account)/\(session.resource)")
+            let copy = StanzaAddressing.carbon(message, direction: direction, account: account, to: "\(account)/\(session.resource)")
             deliver(session.address, Delivery(stream: session.address.stream, action: .stanza, payload: copy)) { _ in }
         }
     }
@@ -98,7 +97,7 @@ extension CommunityRouter {
         let type = stanza.type ?? "normal"
         if let resource, let session = sessions.session(bare: bare, resource: resource) {
             if await deliverStanza(stanza.stanza, to: session.address, of: bare) {
-                if stanza.carbonEligible { sendCarbons(stanza, to: sessions.carbonCopies(of: bare, excluding: [session.address]), direction: .received) }
+                if stanza.carbonEligible { sendCarbons(stanza.stanza, of: bare, to: sessions.carbonCopies(of: bare, excluding: [session.address]), direction: .received) }
                 return
             }
         }
@@ -112,7 +111,7 @@ extension CommunityRouter {
             delivered.append(target.address)
         }
         guard delivered.isEmpty else {
-            if stanza.carbonEligible { sendCarbons(stanza, to: sessions.carbonCopies(of: bare, excluding: delivered), direction: .received) }
+            if stanza.carbonEligible { sendCarbons(stanza.stanza, of: bare, to: sessions.carbonCopies(of: bare, excluding: delivered), direction: .received) }
             return
         }
         // §8.5.2.2: chat and normal messages are kept for later; headline and groupchat are not.
@@ -218,7 +217,6 @@ extension CommunityRouter {
         let ref = sent.session
         let copies = sharedSessions.value.carbonCopies(of: ref.bareJID, excluding: [ref.address])
         guard !copies.isEmpty else { return }
-        let stanza = RoutedStanza(kind: .message, type: "chat", to: "", from: "\(ref.bareJID)/\(ref.resource)", id: nil, sender: nil, stanza: sent.stanza)
-        sendCarbons(stanza, to: copies, direction: .sent)
+        sendCarbons(sent.stanza, of: ref.bareJID, to: copies, direction: .sent)
     }
 }
